@@ -397,9 +397,9 @@ def _one_cycle_phase_ends(total_steps: int, pct_start: float, three_phase: bool)
     start = 0.0
     names = ("warm-up", "annealing back to the start", "final annealing") if three_phase else ("warm-up", "annealing")
     for name, end in zip(names, ends):
-        if end - start < 1:
+        if end - start < 1 - 1e-9:  # the tolerance forgives rounding in pct_start * total_steps
             raise ValueError(
-                f"one-cycle {name} phase would span {end - start:g} iterations (total_steps={total_steps}, "
+                f"one-cycle {name} phase would span {end - start:.6g} iterations (total_steps={total_steps}, "
                 f"pct_start={pct_start}); every phase must span at least one iteration: raise total_steps "
                 "or move pct_start"
             )

@@ -99,10 +99,14 @@ class ScheduleLR(LRScheduler):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self._set_schedules(optimizer, lr_schedule, momentum_schedule)
-        if last_epoch == -1:
-            for group, schedule in zip(optimizer.param_groups, self._lr_schedules):
-                group["initial_lr"] = schedule(0)
+        if last_epoch == -1:  # overwrite, never reuse, an initial_lr an earlier scheduler left behind
+            for group, initial_lr in zip(optimizer.param_groups, self._initial_lrs()):
+                group["initial_lr"] = initial_lr
         super().__init__(optimizer, last_epoch)
+
+    def _initial_lrs(self) -> list[float]:
+        """The ``initial_lr`` written into each param group on a fresh start (becomes ``base_lrs``)."""
+        return [schedule(0) for schedule in self._lr_schedules]
 
     def _set_schedules(
         self,
@@ -331,12 +335,14 @@ class OneCycleLR(_ConfiguredScheduleLR):
         if last_epoch == -1:
             for index, (group, peak) in enumerate(zip(optimizer.param_groups, self._config["max_lr"])):
                 group["max_lr"] = peak
-                group["initial_lr"] = lr_schedules[index](0)
-                group["min_lr"] = group["initial_lr"] / final_div_factor
+                group["min_lr"] = peak / div_factor / final_div_factor
                 if cycle_momentum:
                     group["max_momentum"] = self._config["max_momentum"][index]
                     group["base_momentum"] = self._config["base_momentum"][index]
         super().__init__(optimizer, lr_schedules, momentum_schedules, last_epoch)
+
+    def _initial_lrs(self) -> list[float]:
+        return [peak / self._config["div_factor"] for peak in self._config["max_lr"]]
 
     def _build(self, config: dict[str, Any]) -> tuple[list[Schedule], list[Schedule] | None]:
         phases = {key: config[key] for key in ("total_steps", "pct_start", "anneal_strategy", "three_phase")}
