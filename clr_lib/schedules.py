@@ -411,15 +411,15 @@ def _one_cycle_values(phases: list[_Phase], strategy: str) -> Callable[[np.ndarr
     """Evaluate torch's phase rule: an iteration belongs to the first phase whose end it does not pass
     (the last phase takes everything after), ``pct`` runs from that phase's start to its end."""
     ends = [end for end, _, _ in phases]
-    starts = [0.0, *ends[:-1]]
-    first_values = [start_value for _, start_value, _ in phases]
-    last_values = [end_value for _, _, end_value in phases]
+    rows = [(start, end, first, last) for start, (end, first, last) in zip([0.0, *ends[:-1]], phases)]
+    inner_ends = ends[:-1]
+    columns = np.asarray(rows, dtype=np.float64).T  # start, end, first value, last value
 
     def values(iterations: np.ndarray) -> np.ndarray:
-        phase = _lookup(ends[:-1], iterations, "left")
-        start_step, end_step = _take(starts, phase), _take(ends, phase)
+        phase = _lookup(inner_ends, iterations, "left")
+        start_step, end_step, first, last = rows[phase] if isinstance(phase, int) else columns[:, phase]
         pct = (iterations - start_step) / (end_step - start_step)
-        return _anneal(strategy, _take(first_values, phase), _take(last_values, phase), pct)
+        return _anneal(strategy, first, last, pct)
 
     return values
 
