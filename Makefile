@@ -1,14 +1,18 @@
 # Two commands do all set-up on a fresh machine:
-#   make book   builds the rendered book in _build/html (every chapter executed)
-#   make test   runs every test: unit tests, nbval over the chapters, and a strict book build
+#   make book   builds the rendered book in _build/html (every chapter executed, plus the in-browser explorer)
+#   make test   runs every test: unit tests, nbval over the chapters, a strict book build and the browser test
 # Both create or update the virtual environment in .venv from requirements.txt first.
 
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.requirements-installed
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.requirements-installed
+LITE_WHEELS := _build/lite-wheels
+# Wheels the in-browser (JupyterLite) explorer installs besides clr_lib; fetched at set-up, so the
+# book build itself needs no network.
+LITE_EXTRA  := ipywidgets comm jupyterlab_widgets
 
-.PHONY: book test unit notebooks venv clean
+.PHONY: book test unit notebooks browser browser-deps lite-wheels venv clean
 
 venv: $(STAMP)
 
@@ -16,18 +20,32 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	rm -rf $(VENV)/lite-wheels
+	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/lite-wheels $(LITE_EXTRA)
 	touch $(STAMP)
 
-book: $(STAMP)
+lite-wheels: $(STAMP)
+	rm -rf $(LITE_WHEELS) && mkdir -p $(LITE_WHEELS)
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(LITE_WHEELS) .
+	cp $(VENV)/lite-wheels/*.whl $(LITE_WHEELS)/
+
+book: lite-wheels
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
 unit: $(STAMP)
 	$(PY) -m pytest tests
 
 notebooks: $(STAMP)
-	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:randomly book
+	$(PY) -m pytest --nbval-lax --nbval-current-env book
 
-test: unit notebooks book
+# Debian's Chromium for the browser test (needs root, as on CI; elsewhere install it yourself).
+browser-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+browser: browser-deps $(STAMP)
+	$(PY) -m pytest tests/browser
+
+test: unit notebooks book browser
 
 clean:
-	rm -rf _build
+	rm -rf _build _contents
