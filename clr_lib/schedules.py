@@ -226,7 +226,7 @@ def _cyclic_wave(
     elif mode == "triangular2":
 
         def scale(cycle, iterations):
-            return 1 / (2.0 ** (cycle - 1))
+            return 0.5 ** (cycle - 1)  # = torch's 1 / 2.0 ** (cycle - 1), exact, and no overflow past cycle 1024
 
     else:
 

@@ -376,3 +376,10 @@ def test_bad_input_raises_a_value_error_naming_the_parameter(factory, fragment):
     with pytest.raises(ValueError) as error:
         factory()
     assert fragment in str(error.value)
+
+
+def test_triangular2_keeps_halving_past_cycle_1024_without_overflow():
+    # torch's 1 / 2.0 ** (cycle - 1) overflows at cycle 1025; the amplitude there is 2**-1024, i.e. nothing
+    schedule = cyclic(0.001, 0.006, step_size_up=1, mode="triangular2")
+    assert schedule(2048 + 1) == 0.001
+    np.testing.assert_array_equal(schedule(np.arange(2046, 2060)), 0.001)
