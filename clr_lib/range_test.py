@@ -1,0 +1,659 @@
+"""The learning-rate range test (Smith 2017, section 3.3; fast.ai's ``lr_find``).
+
+Train for ``num_iter`` iterations while the learning rate rises once per iteration from
+``start_lr`` to ``end_lr``, record the loss (and optionally the accuracy) of every iteration,
+and read good ``base_lr``/``max_lr`` bounds for a cyclical schedule off the curve.
+The model, the optimizer and the random-number generators come back exactly as they were.
+
+References:
+    L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+    arXiv:1506.01186, section 3.3.
+    fast.ai, ``fastai.callback.schedule.lr_find`` and its ``valley``, ``steep`` and
+    ``minimum`` suggestion functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from functools import partial
+from numbers import Integral
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._validation import require_choice, require_finite, require_positive_int
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = ["LRSuggestion", "RangeTestResult", "lr_range_test"]
+
+Metric = Callable[[torch.Tensor, Any], float]
+Loader = Union[Iterable[Any], Callable[[], Iterable[Any]]]
+
+MIN_POINTS_FOR_SUGGESTION = 5
+"""``suggest()`` needs at least this many finite smoothed losses."""
+
+_DIVERGENCE_SCALE_FLOOR = 1e-12
+"""Smallest loss magnitude the divergence rule measures a rise against (see ``_has_diverged``)."""
+
+
+@dataclass(frozen=True)
+class LRSuggestion:
+    """Learning rates read off a range-test curve; every value is a learning rate of group 0.
+
+    Attributes:
+        max_lr: Smith's max_lr, the LR where improvement stops: the LR at the maximum of
+            the smoothed accuracy when ``max_lr_metric == "accuracy"``, else the LR at the
+            minimum of the smoothed loss.
+        base_lr: ``max_lr / base_divisor`` (Smith: divide by 3 or 4).
+        steepest_lr: the LR of the most negative slope of the smoothed loss.
+        valley_lr: fast.ai's "valley": halfway down the longest descending stretch.
+        min_over_10_lr: the LR at the minimum of the smoothed loss, divided by 10.
+        max_lr_metric: ``"accuracy"`` or ``"loss"``, the curve max_lr was read from.
+    """
+
+    max_lr: float
+    base_lr: float
+    steepest_lr: float
+    valley_lr: float
+    min_over_10_lr: float
+    max_lr_metric: str
+
+
+@dataclass(frozen=True, eq=False)
+class RangeTestResult:
+    """The curves recorded by :func:`lr_range_test`, one entry per iteration.
+
+    Attributes:
+        lrs: learning rate of parameter group 0 at each iteration.
+        losses: smoothed loss, the debiased exponential moving average of ``raw_losses``
+            (see :func:`lr_range_test`).
+        raw_losses: loss of each iteration: the mean training loss of its batches, or the
+            validation loss when a validation loader was given (``source == "validation"``).
+        mode: ``"exp"`` or ``"linear"``, how the LR rose.
+        accuracies: smoothed metric (accuracy by default), or None when none was asked for.
+        raw_accuracies: the metric of each iteration, or None.
+        metric_name: name of the recorded metric (``"accuracy"`` or the callable's name), or None.
+        smooth_factor: the EMA factor beta used for ``losses`` and ``accuracies``.
+        source: ``"train"`` or ``"validation"``, where losses and metric were measured.
+        diverged: True when the test stopped early because the loss diverged.
+        stopped_at: the iteration (0-based) at which it stopped early, None when it ran
+            all ``num_iter`` iterations.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    raw_losses: np.ndarray
+    mode: str
+    accuracies: Optional[np.ndarray] = None
+    raw_accuracies: Optional[np.ndarray] = None
+    metric_name: Optional[str] = None
+    smooth_factor: float = 0.98
+    source: str = "train"
+    diverged: bool = False
+    stopped_at: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        for name in ("lrs", "losses", "raw_losses", "accuracies", "raw_accuracies"):
+            value = getattr(self, name)
+            if value is not None:
+                array = np.asarray(value, dtype=float)
+                if array.shape != (len(self.lrs),):
+                    raise ValueError(
+                        f"{name} must be a 1-D sequence as long as lrs ({len(self.lrs)}), "
+                        f"got shape {array.shape}"
+                    )
+                object.__setattr__(self, name, array)
+
+    def suggest(self, *, base_divisor: float = 4.0, metric: Optional[str] = None) -> LRSuggestion:
+        """Suggest learning rates from the smoothed curves.
+
+        Only the finite prefix of the curves is used (a diverged run may end on NaN or inf).
+        With ``n`` finite points, ``x = log10(lrs)`` for the exponential sweep and
+        ``x = lrs`` for the linear one, and smoothed losses ``L``:
+
+        * ``max_lr`` (Smith's rule, "where the improvement stops"):
+          ``lrs[argmax(accuracies)]`` when ``metric == "accuracy"``, ``lrs[argmin(L)]``
+          when ``metric == "loss"``; by default accuracy when it was recorded, else loss.
+        * ``base_lr = max_lr / base_divisor``.
+        * ``steepest_lr = lrs[argmin(numpy.gradient(M, x))]``, where ``M`` is ``L`` lightly
+          smoothed by a centred moving average over ``2h + 1`` points, ``h = max(1, n // 50)``
+          (ends padded with the end values), so that one odd batch does not make a steep
+          point. The first and last ``max(1, n // 10)`` points are skipped (the EMA has
+          averaged few losses at the start, the padding and ``numpy.gradient``'s one-sided
+          differences distort both ends).
+        * ``valley_lr`` (fast.ai's valley): take the longest strictly decreasing
+          subsequence of ``L``, from index ``s`` to ``e`` (ties: the earliest); then
+          ``lrs[s + floor((e - s) / 3) + floor((e - s) / 6)]``, about halfway down it.
+          (fast.ai uses ``e - length`` for ``s``, which is one lower and can be -1.)
+        * ``min_over_10_lr = lrs[argmin(L)] / 10`` (fast.ai's "minimum").
+
+        The moving average lags the raw loss by about ``beta / (1 - beta)`` iterations (49 at
+        the default 0.98), so its minimum comes later than the raw one: with a fast sweep
+        max_lr overshoots. Give each decade of LR a few hundred iterations (e.g. 1000 for
+        1e-5 to 1e-1), or lower ``smooth_factor``.
+
+        Args:
+            base_divisor: max_lr / base_lr; Smith recommends 3 to 4. Must be finite and > 1.
+            metric: ``"loss"`` or ``"accuracy"`` for max_lr, or None for the default above.
+
+        Returns:
+            An :class:`LRSuggestion`.
+
+        Raises:
+            ValueError: fewer than 5 finite points, a bad ``base_divisor`` or ``metric``.
+        """
+        _require("base_divisor", base_divisor, "a finite number > 1 (Smith uses 3 to 4)", lambda v: v > 1)
+        metric = metric or ("accuracy" if self.accuracies is not None else "loss")
+        self._curve(metric)
+        finite = _finite_prefix_length(self.losses)
+        if finite < MIN_POINTS_FOR_SUGGESTION:
+            raise ValueError(
+                f"suggest() needs at least {MIN_POINTS_FOR_SUGGESTION} finite smoothed losses, "
+                f"got {finite}; run the range test with a larger num_iter or a lower end_lr"
+            )
+        lrs, losses = self.lrs[:finite], self.losses[:finite]
+        x = np.log10(lrs) if self.mode == "exp" else lrs
+        min_loss_lr = float(lrs[np.argmin(losses)])
+        if metric == "accuracy":
+            max_lr = float(lrs[np.argmax(self.accuracies[:finite])])
+        else:
+            max_lr = min_loss_lr
+        return LRSuggestion(
+            max_lr=max_lr,
+            base_lr=max_lr / base_divisor,
+            steepest_lr=float(lrs[_steepest_index(x, losses)]),
+            valley_lr=float(lrs[_valley_index(losses)]),
+            min_over_10_lr=min_loss_lr / 10,
+            max_lr_metric=metric,
+        )
+
+    def _curve(self, metric: str) -> np.ndarray:
+        """The smoothed curve named by metric; ValueError unless it is 'loss' or a recorded 'accuracy'."""
+        if metric == "loss":
+            return self.losses
+        if metric == "accuracy" and self.accuracies is not None:
+            return self.accuracies
+        allowed = "'loss' or 'accuracy'" if self.accuracies is not None else "'loss' (no metric was recorded)"
+        raise ValueError(f"metric must be {allowed}, got {metric!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a dict of plain Python values (arrays become lists)."""
+        return {
+            name: value.tolist() if isinstance(value, np.ndarray) else value
+            for name, value in asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RangeTestResult:
+        """Rebuild a result from :meth:`to_dict`'s output."""
+        return cls(**data)
+
+    def to_json(self, **json_kwargs: Any) -> str:
+        """Serialise with :func:`json.dumps` (keyword arguments pass through).
+
+        NaN and inf (a diverged last point) are written as ``NaN``/``Infinity``, which
+        Python's json reads back; strict JSON parsers do not.
+        """
+        return json.dumps(self.to_dict(), **json_kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> RangeTestResult:
+        """Rebuild a result from :meth:`to_json`'s output."""
+        return cls.from_dict(json.loads(text))
+
+    def plot(self, ax: Optional[Axes] = None, metric: str = "loss", show_suggestions: bool = True) -> Axes:
+        """Plot the smoothed loss or metric against the learning rate of group 0.
+
+        The LR axis is logarithmic for the exponential sweep. With ``show_suggestions``
+        the LRs of :meth:`suggest` are marked by vertical lines listed in the legend.
+
+        Args:
+            ax: matplotlib Axes to draw on; a new figure is created when None.
+            metric: ``"loss"`` or ``"accuracy"`` (the recorded metric).
+            show_suggestions: mark the suggested LRs (raises like :meth:`suggest` when the
+                curve is too short).
+
+        Returns:
+            The matplotlib Axes.
+        """
+        from .plotting import _new_axes
+
+        values = self._curve(metric)
+        name = "loss" if metric == "loss" else self.metric_name
+        units = {"loss": "criterion units", "accuracy": "fraction correct"}.get(name, "metric units")
+        ax = _new_axes(ax)
+        finite = np.isfinite(values)
+        ax.plot(self.lrs[finite], values[finite], color="black", label=f"smoothed {self.source} {name}")
+        if self.mode == "exp":
+            ax.set_xscale("log")
+        ax.set_xlabel("learning rate of group 0" + (" (log scale)" if self.mode == "exp" else ""))
+        ax.set_ylabel(f"smoothed {self.source} {name} ({units})")
+        stop = f", diverged at iteration {self.stopped_at}" if self.diverged else ""
+        ax.set_title(f"LR range test: {self.mode} sweep over {len(self.lrs)} iterations{stop}")
+        if show_suggestions:
+            suggestion = self.suggest()
+            marks = [  # Okabe-Ito colours, as in clr_lib.plotting
+                ("max_lr", suggestion.max_lr, "#D55E00", "-"),
+                ("base_lr", suggestion.base_lr, "#0072B2", "-"),
+                ("steepest", suggestion.steepest_lr, "#009E73", "--"),
+                ("valley", suggestion.valley_lr, "#E69F00", "--"),
+                ("min/10", suggestion.min_over_10_lr, "#CC79A7", ":"),
+            ]
+            for label, lr, color, style in marks:
+                ax.axvline(lr, color=color, linestyle=style, label=f"{label} = {lr:.3g}")
+        ax.legend()
+        return ax
+
+
+def lr_range_test(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: Callable[[Any, Any], torch.Tensor],
+    train_loader: Loader,
+    *,
+    start_lr: float,
+    end_lr: float,
+    num_iter: int,
+    mode: str = "exp",
+    val_loader: Optional[Loader] = None,
+    smooth_factor: float = 0.98,
+    diverge_threshold: float = 5.0,
+    accuracy: Union[bool, Metric] = False,
+    accumulation_steps: int = 1,
+    device: Union[torch.device, str, None] = None,
+    amp: bool = False,
+    amp_dtype: Optional[torch.dtype] = None,
+    batch_fn: Optional[Callable[[Any], tuple[Any, Any]]] = None,
+    progress: bool = True,
+) -> RangeTestResult:
+    r"""Run the LR range test and return the recorded curves.
+
+    Iteration :math:`i = 0, \dots, N-1` (``N = num_iter``) trains with the learning rate
+
+    .. math::
+        \text{linear:}\ \ \eta_i = \eta_0 + (\eta_1 - \eta_0)\,\frac{i}{N-1}, \qquad
+        \text{exp:}\ \ \eta_i = \eta_0 \left(\frac{\eta_1}{\eta_0}\right)^{i/(N-1)},
+
+    with :math:`\eta_0` = ``start_lr``, :math:`\eta_1` = ``end_lr``, and
+    :math:`\eta_{N-1}` set to exactly ``end_lr``. One iteration is ``accumulation_steps``
+    batches (forward, backward, gradients accumulated) and one optimizer step. The loader is
+    re-iterated whenever it runs out, so ``num_iter`` does not depend on its length.
+
+    When the optimizer has several parameter groups, each keeps its ratio to group 0:
+    group ``g`` gets :math:`\eta_i \cdot \text{lr}_g / \text{lr}_0`, the lrs being those the
+    optimizer holds at the call (a group at lr 0 stays frozen). ``lrs`` records group 0.
+
+    The loss :math:`\ell_i` of an iteration is the mean of its batch losses, or, with
+    ``val_loader``, the loss over the whole validation set (batches weighted by size,
+    evaluated in eval mode under ``torch.no_grad``). It is smoothed by the debiased
+    exponential moving average (beta = ``smooth_factor``)
+
+    .. math::
+        a_i = \beta a_{i-1} + (1 - \beta)\,\ell_i,\quad a_{-1} = 0, \qquad
+        \bar\ell_i = a_i / (1 - \beta^{i+1}),
+
+    and the metric the same way. With :math:`b_i = \min_{j \le i} \bar\ell_j` and
+    :math:`k` = ``diverge_threshold``, the test stops after iteration :math:`i` when
+    :math:`\bar\ell_i` is NaN or infinite or
+
+    .. math::
+        \bar\ell_i - b_i > (k - 1) \max(|b_i|, 10^{-12}).
+
+    For a positive best loss this is fast.ai's :math:`\bar\ell_i > k\,b_i`; measured as a
+    rise relative to :math:`|b_i|` it also works for losses shifted to be negative, where
+    :math:`\bar\ell_i > k\,b_i` would hold from the first iteration.
+
+    Afterwards (also on an exception or KeyboardInterrupt, which propagate) the model's
+    parameters, gradients, buffers and per-module train/eval flags, the optimizer's
+    ``state`` and ``param_groups`` (every key, none added) and the torch (CPU and CUDA),
+    ``random`` and numpy global RNG states are restored from in-memory deep copies.
+    Training iterations run with ``model.train()``.
+
+    Args:
+        model: the network, already on ``device``; it is not moved.
+        optimizer: optimizer over the model's parameters; its lrs are overwritten during the
+            test and restored afterwards.
+        criterion: ``criterion(outputs, targets)`` returning a scalar tensor.
+        train_loader: an iterable of ``(inputs, targets)`` batches that can be iterated
+            repeatedly (a DataLoader, a list), or a zero-argument callable returning a fresh
+            iterable (e.g. a generator function).
+        start_lr: learning rate of iteration 0; positive and finite.
+        end_lr: learning rate of the last iteration; finite and greater than start_lr.
+        num_iter: number of iterations (LR values), at least 2.
+        mode: ``"exp"`` (fast.ai, geometric steps) or ``"linear"`` (Smith).
+        val_loader: optional validation batches (same kinds as ``train_loader``), evaluated
+            in full after every iteration; the recorded loss and metric are then validation ones.
+        smooth_factor: EMA factor beta in [0, 1); 0 records the raw loss as the smoothed one.
+        diverge_threshold: k > 1 of the divergence rule above (fast.ai uses 4, torch-lr-finder 5).
+        accuracy: True records top-1 accuracy, ``mean(outputs.argmax(dim=1) == targets)``
+            (outputs of shape (batch, classes, ...)); a callable ``metric(outputs, targets)
+            -> float`` records that instead. Averaged like the loss.
+        accumulation_steps: batches per iteration (>= 1); their gradients are accumulated on
+            ``loss / accumulation_steps`` and the recorded loss is their mean.
+        device: where batches are moved; default: the device of the model's first parameter.
+        amp: run forward passes under ``torch.autocast`` (with a GradScaler for float16).
+        amp_dtype: autocast dtype; default bfloat16 on CPU, float16 elsewhere. Only with amp.
+        batch_fn: ``batch_fn(batch) -> (inputs, targets)`` for batches of another shape.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A :class:`RangeTestResult`; call its ``suggest()`` for base_lr/max_lr and ``plot()``.
+
+    Raises:
+        ValueError: on a bad argument (naming it, its value and what is allowed), an empty
+            loader, or a loader that cannot be iterated again when it runs out.
+
+    Example::
+
+        result = lr_range_test(model, optimizer, nn.CrossEntropyLoss(), loader,
+                               start_lr=1e-6, end_lr=1.0, num_iter=100, accuracy=True)
+        bounds = result.suggest()  # bounds.base_lr, bounds.max_lr
+        result.plot()
+    """
+    _check_arguments(start_lr, end_lr, num_iter, mode, smooth_factor, diverge_threshold, accumulation_steps)
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if _has_no_batches(loader):
+            raise ValueError(f"{name} must yield at least one batch, got an empty {type(loader).__name__}")
+    if amp_dtype is not None and (not amp or amp_dtype not in (torch.float16, torch.bfloat16)):
+        raise ValueError(
+            f"amp_dtype must be torch.float16 or torch.bfloat16 with amp=True, got {amp_dtype} with amp={amp}"
+        )
+    group_ratios = _group_ratios(optimizer)
+    lrs = _sweep(start_lr, end_lr, num_iter, mode)
+    device = torch.device(device) if device is not None else _model_device(model)
+    if amp_dtype is None:
+        amp_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    metric, metric_name = _resolve_metric(accuracy)
+    split = batch_fn or _split_pair
+    autocast = partial(torch.autocast, device.type, dtype=amp_dtype) if amp else nullcontext
+
+    def forward(batch: Any) -> tuple[torch.Tensor, float | None, int]:
+        inputs, targets = _to_device(split(batch), device)
+        with autocast():
+            outputs = model(inputs)
+            loss = criterion(outputs, targets)
+        value = float(metric(outputs.detach(), targets)) if metric else None
+        return loss, value, len(targets)
+
+    losses, raw_losses, metrics, raw_metrics = [], [], [], []
+    smooth_loss, smooth_metric = _DebiasedEMA(smooth_factor), _DebiasedEMA(smooth_factor)
+    best, stopped_at = math.inf, None
+    bar = tqdm(total=num_iter, desc="LR range test", disable=not progress)
+    with _state_restored(model, optimizer), bar:
+        scaler = torch.amp.GradScaler(device.type, enabled=amp and amp_dtype == torch.float16)
+        batches = _endless(train_loader, "train_loader")
+        model.train()
+        for iteration, lr in enumerate(lrs.tolist()):
+            for group, ratio in zip(optimizer.param_groups, group_ratios):
+                group["lr"] = lr * ratio
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum, metric_sum = 0.0, 0.0
+            for _ in range(accumulation_steps):
+                loss, value, _size = forward(next(batches))
+                loss_sum += loss.item()
+                metric_sum += value or 0.0
+                scaler.scale(loss / accumulation_steps if accumulation_steps > 1 else loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            raw_loss, raw_metric = loss_sum / accumulation_steps, metric_sum / accumulation_steps
+            if val_loader is not None:
+                raw_loss, raw_metric = _evaluate(model, forward, val_loader)
+            raw_losses.append(raw_loss)
+            losses.append(smooth_loss(raw_loss))
+            if metric:
+                raw_metrics.append(raw_metric)
+                metrics.append(smooth_metric(raw_metric))
+            best = min(best, losses[-1])
+            bar.update()
+            bar.set_postfix(lr=f"{lr:.3g}", loss=f"{losses[-1]:.4g}", refresh=False)
+            if _has_diverged(losses[-1], best, diverge_threshold):
+                stopped_at = iteration
+                break
+    return RangeTestResult(
+        lrs=lrs[: len(losses)],
+        losses=losses,
+        raw_losses=raw_losses,
+        mode=mode,
+        accuracies=metrics if metric else None,
+        raw_accuracies=raw_metrics if metric else None,
+        metric_name=metric_name,
+        smooth_factor=smooth_factor,
+        source="train" if val_loader is None else "validation",
+        diverged=stopped_at is not None,
+        stopped_at=stopped_at,
+    )
+
+
+def _check_arguments(
+    start_lr: float,
+    end_lr: float,
+    num_iter: int,
+    mode: str,
+    smooth_factor: float,
+    diverge_threshold: float,
+    accumulation_steps: int,
+) -> None:
+    """Raise ValueError naming the first bad argument, its value and what is allowed."""
+    _require("start_lr", start_lr, "a positive finite learning rate", lambda v: v > 0)
+    _require("end_lr", end_lr, f"a finite learning rate greater than start_lr={start_lr!r}", lambda v: v > start_lr)
+    _require("num_iter", num_iter, "a whole number of iterations >= 2",
+             lambda v: v >= 2 and isinstance(num_iter, Integral))
+    require_choice("mode", mode, ("exp", "linear"))
+    _require("smooth_factor", smooth_factor, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    _require("diverge_threshold", diverge_threshold, "a finite number > 1 (a multiple of the best loss)",
+             lambda v: v > 1)
+    require_positive_int("accumulation_steps", accumulation_steps, "batches")
+
+
+def _require(name: str, value: Any, what: str, condition: Callable[[float], bool]) -> None:
+    """ValueError "{name} must be {what}, got {value!r}" unless value is a finite real meeting condition."""
+    if not condition(require_finite(name, value, what)):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def _sweep(start_lr: float, end_lr: float, num_iter: int, mode: str) -> np.ndarray:
+    """The LR of each iteration (see :func:`lr_range_test`); the last one is exactly end_lr."""
+    fraction = np.arange(num_iter) / (num_iter - 1)
+    if mode == "exp":
+        lrs = start_lr * (end_lr / start_lr) ** fraction
+    else:
+        lrs = start_lr + (end_lr - start_lr) * fraction
+    lrs[-1] = end_lr
+    return lrs
+
+
+def _group_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
+    """lr_g / lr_0 for every parameter group at the start of the test."""
+    group_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+    if len(group_lrs) > 1 and not (math.isfinite(group_lrs[0]) and group_lrs[0] > 0):
+        raise ValueError(
+            "optimizer.param_groups[0]['lr'] must be a positive finite learning rate to scale the "
+            f"other groups in proportion to it, got {group_lrs[0]!r}"
+        )
+    return [1.0] + [lr / group_lrs[0] for lr in group_lrs[1:]]
+
+
+def _has_diverged(smoothed: float, best: float, threshold: float) -> bool:
+    """smoothed is NaN/inf or rose above best by more than (threshold - 1) * max(|best|, 1e-12)."""
+    if not math.isfinite(smoothed):
+        return True
+    return smoothed - best > (threshold - 1) * max(abs(best), _DIVERGENCE_SCALE_FLOOR)
+
+
+class _DebiasedEMA:
+    """Online a_i = beta a_{i-1} + (1 - beta) x_i, returning a_i / (1 - beta^(i+1))."""
+
+    def __init__(self, beta: float) -> None:
+        self.beta, self.average, self.count = beta, 0.0, 0
+
+    def __call__(self, value: float) -> float:
+        self.count += 1
+        self.average = self.beta * self.average + (1 - self.beta) * value
+        return self.average / (1 - self.beta**self.count)
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _split_pair(batch: Any) -> tuple[Any, Any]:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ValueError(
+        f"a batch must be an (inputs, targets) pair, got {type(batch).__name__}; pass batch_fn= to unpack it"
+    )
+
+
+def _to_device(data: Any, device: torch.device) -> Any:
+    """Move tensors, also inside tuples, lists and dicts, to device."""
+    if isinstance(data, torch.Tensor):
+        return data.to(device, non_blocking=True)
+    if isinstance(data, (tuple, list)):
+        return type(data)(_to_device(item, device) for item in data)
+    if isinstance(data, dict):
+        return {key: _to_device(item, device) for key, item in data.items()}
+    return data
+
+
+def _resolve_metric(accuracy: Union[bool, Metric]) -> tuple[Optional[Metric], Optional[str]]:
+    """The metric function and its name for lr_range_test's accuracy argument."""
+    if accuracy is True:
+        return _top1_accuracy, "accuracy"
+    if accuracy is False:
+        return None, None
+    if callable(accuracy):
+        return accuracy, getattr(accuracy, "__name__", "metric")
+    raise ValueError(
+        f"accuracy must be True, False or a callable metric(outputs, targets) -> float, got {accuracy!r}"
+    )
+
+
+def _top1_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    return (outputs.argmax(dim=1) == targets).float().mean().item()
+
+
+def _has_no_batches(loader: Optional[Loader]) -> bool:
+    """True when the loader has a length of 0 (loaders without a length are checked as they run)."""
+    try:
+        return len(loader) == 0  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
+def _one_pass(loader: Loader) -> Iterable[Any]:
+    return loader() if callable(loader) else loader
+
+
+def _endless(loader: Loader, name: str) -> Iterator[Any]:
+    """Yield the loader's batches forever, re-iterating it whenever it runs out."""
+    batches_seen = 0
+    while True:
+        start = batches_seen
+        for batch in _one_pass(loader):
+            batches_seen += 1
+            yield batch
+        if batches_seen == start:
+            raise _empty_pass_error(name)
+
+
+def _evaluate(
+    model: torch.nn.Module,
+    forward: Callable[[Any], tuple[torch.Tensor, Optional[float], int]],
+    loader: Loader,
+) -> tuple[float, float]:
+    """Loss and metric over one pass of loader, batches weighted by size, in eval mode."""
+    model.eval()
+    loss_sum, metric_sum, count = 0.0, 0.0, 0
+    with torch.no_grad():
+        for batch in _one_pass(loader):
+            loss, value, size = forward(batch)
+            loss_sum += loss.item() * size
+            metric_sum += (value or 0.0) * size
+            count += size
+    model.train()
+    if count == 0:
+        raise _empty_pass_error("val_loader")
+    return loss_sum / count, metric_sum / count
+
+
+def _empty_pass_error(name: str) -> ValueError:
+    return ValueError(
+        f"{name} must yield at least one batch every time it is iterated, got none; a generator "
+        "cannot be re-iterated: pass a list, a DataLoader or a zero-argument callable returning "
+        "a fresh iterable"
+    )
+
+
+@contextmanager
+def _state_restored(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Deep-copy model, optimizer and RNG state; restore it on exit, also on an exception."""
+    tensors = {name: t.detach().clone() for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    grads = {name: None if p.grad is None else p.grad.clone() for name, p in model.named_parameters()}
+    modes = [(module, module.training) for module in model.modules()]
+    groups = [{key: value if key == "params" else copy.deepcopy(value) for key, value in group.items()}
+              for group in optimizer.param_groups]
+    state = {param: copy.deepcopy(param_state) for param, param_state in optimizer.state.items()}
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    rng = (torch.get_rng_state(), random.getstate(), np.random.get_state())
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, t in [*model.named_parameters(), *model.named_buffers()]:
+                t.copy_(tensors[name])
+        for name, p in model.named_parameters():
+            p.grad = grads[name]
+        for module, training in modes:
+            module.training = training
+        for group, saved in zip(optimizer.param_groups, groups):
+            group.clear()
+            group.update(saved)
+        optimizer.state.clear()
+        optimizer.state.update(state)
+        torch.set_rng_state(rng[0])
+        random.setstate(rng[1])
+        np.random.set_state(rng[2])
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+
+
+def _finite_prefix_length(values: np.ndarray) -> int:
+    """Number of leading finite values."""
+    not_finite = np.flatnonzero(~np.isfinite(values))
+    return int(not_finite[0]) if not_finite.size else len(values)
+
+
+def _steepest_index(x: np.ndarray, losses: np.ndarray) -> int:
+    """Most negative slope of the moving-averaged losses, skipping max(1, n // 10) points at each end."""
+    count = len(losses)
+    half = max(1, count // 50)
+    window = np.full(2 * half + 1, 1 / (2 * half + 1))
+    slopes = np.gradient(np.convolve(np.pad(losses, half, mode="edge"), window, mode="valid"), x)
+    skip = max(1, count // 10)
+    return skip + int(np.argmin(slopes[skip : count - skip]))
+
+
+def _valley_index(losses: np.ndarray) -> int:
+    """fast.ai's valley: about halfway down the longest strictly decreasing subsequence."""
+    length = np.ones(len(losses), dtype=int)
+    previous = np.full(len(losses), -1)
+    for i in range(1, len(losses)):
+        higher = np.flatnonzero(losses[:i] > losses[i])
+        if higher.size:
+            previous[i] = higher[np.argmax(length[higher])]
+            length[i] = length[previous[i]] + 1
+    end = start = int(np.argmax(length))
+    while previous[start] >= 0:
+        start = int(previous[start])
+    return start + (end - start) // 3 + (end - start) // 6
