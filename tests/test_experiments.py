@@ -1,0 +1,264 @@
+"""clr_lib.experiments: the Table 1 policies, the profiles, the CLI end to end, results files and the table."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clr_lib.data import CIFAR10_CLASSES
+from clr_lib.experiments import (
+    PAPER_TABLE_1,
+    POLICIES,
+    PROFILES,
+    RESULT_SCHEMA,
+    format_comparison,
+    get_policy,
+    iterations_to_reach,
+    load_results,
+    paper_comparison,
+    resolve_profile,
+    run_policy,
+)
+from clr_lib.experiments.cli import main
+from clr_lib.experiments.provenance import describe_device, git_state, utc_now
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Policies and profiles
+# ----------------------------------------------------------------------------------------------
+
+
+def test_paper_table_1_numbers():
+    assert PAPER_TABLE_1 == {
+        "fixed": {"iterations": 70_000, "accuracy_percent": 81.4},
+        "triangular2": {"iterations": 25_000, "accuracy_percent": 81.4},
+        "decay": {"iterations": 25_000, "accuracy_percent": 78.5},
+        "exp": {"iterations": 70_000, "accuracy_percent": 79.1},
+        "exp_range": {"iterations": 42_000, "accuracy_percent": 82.2},
+    }
+    assert list(POLICIES) == list(PAPER_TABLE_1)
+    assert all(POLICIES[name].budget() == PAPER_TABLE_1[name]["iterations"] for name in POLICIES)
+
+
+def test_fixed_policy_steps_down_at_60k_and_65k():
+    lr = get_policy("fixed").schedule()
+    np.testing.assert_allclose(lr([0, 59_999, 60_000, 64_999, 65_000, 69_999]), [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
+
+
+def test_staged_triangular2_policy():
+    lr = get_policy("triangular2").schedule()
+    np.testing.assert_allclose(lr([0, 2000, 4000, 6000, 16_000, 17_000, 22_000, 22_500, 24_999]),
+                               [1e-3, 5e-3, 1e-3, 3e-3, 1e-4, 5e-4, 1e-5, 5e-5, 1e-5 + 4e-5 / 500 / 4], rtol=1e-9)  # cycle 3: amplitude / 4
+
+
+def test_decay_exp_and_exp_range_policies():
+    decay = get_policy("decay").schedule()
+    np.testing.assert_allclose(decay([0, 1000, 2000, 24_999]), [0.006, 0.0035, 0.001, 0.001])
+    exp = get_policy("exp").schedule()
+    assert exp(70_000 - 1) == pytest.approx(0.001 * 0.99994**69_999)
+    exp_range = get_policy("exp_range").schedule()
+    assert exp_range(2000) == pytest.approx(0.001 + 0.005 * 0.99994**2000)
+    assert exp_range(4000) == pytest.approx(0.001)
+
+
+def test_quick_profile_scales_iterations_by_1_100_and_keeps_the_overall_decay():
+    quick = PROFILES["quick"]
+    assert (quick.train_size, quick.test_size, quick.batch_size, quick.eval_every) == (5000, 1000, 100, 20)
+    assert [POLICIES[name].budget(quick.iteration_scale) for name in POLICIES] == [700, 250, 250, 700, 420]
+    fixed = get_policy("fixed").schedule(0.01)
+    np.testing.assert_allclose(fixed([599, 600, 650]), [1e-3, 1e-4, 1e-5])
+    assert get_policy("exp").schedule(0.01)(699) == pytest.approx(get_policy("exp").schedule()(69_900), rel=1e-9)
+    assert get_policy("exp_range").schedule(0.01)(20) == pytest.approx(0.006 * 0 + 0.001 + 0.005 * 0.99994**2000, rel=1e-9)
+    assert get_policy("triangular2").schedule(0.01)(160) == pytest.approx(1e-4)
+
+
+def test_profiles_resolve_and_reject_unknown_names():
+    assert resolve_profile("auto", "cuda").name == "full" and resolve_profile("auto", "cpu").name == "quick"
+    assert resolve_profile("smoke", "cpu") is PROFILES["smoke"]
+    with pytest.raises(ValueError, match="profile must be"):
+        resolve_profile("medium", "cpu")
+
+
+@pytest.mark.parametrize("bad", ["triangular", "", "Fixed"])
+def test_unknown_policy_raises_naming_the_parameter(bad):
+    with pytest.raises(ValueError, match="policy must be one of"):
+        get_policy(bad)
+
+
+def test_bad_iteration_scale_raises():
+    with pytest.raises(ValueError, match="iteration_scale"):
+        get_policy("fixed").schedule(0)
+
+
+# ----------------------------------------------------------------------------------------------
+# End to end
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory) -> Path:
+    """An image folder in the CIFAR-10 layout with just enough images for the smoke profile (50 / 20 per class)."""
+    root = tmp_path_factory.mktemp("cifar")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 50), ("test", 20)):
+        for label, name in enumerate(CIFAR10_CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                pixels = np.clip(rng.normal(25 * label, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+                buffer = io.BytesIO()
+                Image.fromarray(pixels).save(buffer, format="PNG")
+                (folder / f"{index:04d}.png").write_bytes(buffer.getvalue())
+    return root
+
+
+@pytest.fixture()
+def isolated_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CLR_CIFAR10", raising=False)
+
+
+def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated_env, capsys):
+    out = tmp_path / "results"
+    argv = ["--policy", "decay,exp_range", "--profile", "smoke", "--data", str(tiny_cifar), "--out", str(out),
+            "--device", "cpu", "--no-download"]
+    records = main(argv)
+    assert [r["policy"] for r in records] == ["decay", "exp_range"]
+    files = sorted(out.glob("*.json"))
+    assert [f.name for f in files] == ["table1-decay-smoke-seed0.json", "table1-exp_range-smoke-seed0.json"]
+    summary = capsys.readouterr().out
+    assert "decay" in summary and "ms/it" in summary
+
+    record = json.loads(files[1].read_text())
+    assert record["schema"] == RESULT_SCHEMA and record["policy"] == "exp_range"
+    assert record["profile"]["name"] == "smoke" and record["iterations"] == 42 and record["batch_size"] == 100
+    curves = record["curves"]
+    assert curves["iteration"] == [10, 20, 30, 40, 42]
+    assert set(curves) == {"iteration", "test_accuracy", "test_loss", "train_loss", "lr"}
+    assert all(len(values) == 5 for values in curves.values())
+    assert record["final_test_accuracy"] == curves["test_accuracy"][-1] and 0 <= record["final_test_accuracy"] <= 1
+    assert record["schedule"].startswith("cyclic(base_lr=0.001, max_lr=0.006, step_size_up=2,")
+    assert record["model"] == {"name": "CaffeCIFAR10Full", "parameters": 89_578}
+    assert [g["lr_mult"] for g in record["optimizer"]["param_groups"]] == [1.0, 2.0, 1.0, 2.0]
+    timing = record["timing"]
+    assert timing["train_seconds"] > 0 and timing["eval_seconds"] > 0
+    assert timing["seconds_per_iteration"] == pytest.approx(timing["train_seconds"] / 42)
+    environment = record["environment"]
+    assert environment["device_type"] == "cpu" and environment["device"]
+    assert {"torch", "numpy", "python", "torchvision"} <= set(environment)
+    provenance = record["provenance"]
+    assert provenance["command"] == "python -m clr_lib.experiments " + " ".join(argv)
+    assert provenance["seed"] == 0 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", provenance["date_utc"])
+    assert provenance["commit"] is None or re.fullmatch(r"[0-9a-f]{40}", provenance["commit"])
+    assert provenance["dirty"] in (True, False, None)
+    assert record["data"]["source"].startswith(str(tiny_cifar.resolve())) and not record["data"]["synthetic"]
+    assert record["data"]["train_images"] == 500 and record["data"]["test_images"] == 200
+    assert any("scaled by 0.001" in note for note in record["notes"])
+    assert record["paper"]["accuracy_percent"] == 82.2 and "Smith" in record["paper"]["citation"]
+
+    loaded = load_results(out)
+    assert [r["policy"] for r in loaded] == ["decay", "exp_range"]
+    rows = paper_comparison(loaded)
+    assert rows[1]["paper_accuracy_percent"] == 82.2 and rows[1]["iterations"] == 42
+    assert rows[1]["accuracy_percent"] == pytest.approx(100 * record["final_test_accuracy"])
+    table = format_comparison(rows)
+    assert table.count("\n") == 3 and "| exp_range | 42,000 | 82.2 | 42 |" in table
+
+
+def test_run_policy_without_out_dir_writes_nothing(tiny_cifar, tmp_path, isolated_env):
+    record = run_policy("triangular2", profile="smoke", data_location=tiny_cifar, device="cpu", download=False)
+    assert "path" not in record and record["iterations"] == 25
+    assert record["curves"]["lr"][-1] == pytest.approx(get_policy("triangular2").schedule(0.001)(24))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--policy", "cosine"], "policy must be one of"),
+        (["--profile", "huge"], "profile must be"),
+        (["--data", "/nonexistent/cifar"], "--data must be an existing"),
+        (["--channels-last", "maybe"], "--channels-last must be"),
+        (["--device", "tpu"], "device must be"),
+        (["--seed", "-1"], "--seed must be"),
+    ],
+)
+def test_cli_bad_options_raise_naming_the_option(argv, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        main([*argv, "--out", str(tmp_path)])
+
+
+def test_run_policy_rejects_unknown_policy_and_missing_data(tmp_path, isolated_env):
+    with pytest.raises(ValueError, match="policy must be one of"):
+        run_policy("sgdr", profile="smoke")
+    with pytest.raises(ValueError, match="location must be an existing"):
+        run_policy("fixed", profile="smoke", data_location=tmp_path / "missing", device="cpu")
+
+
+def test_module_entry_point_reports_bad_options_with_exit_status_2(tmp_path):
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "clr_lib.experiments", "--policy", "nope", "--out", str(tmp_path)],
+        capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "policy must be one of" in completed.stderr and not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+# ----------------------------------------------------------------------------------------------
+
+
+def _fake_record(policy: str, accuracies: list[float], profile: str = "quick") -> dict:
+    return {
+        "schema": RESULT_SCHEMA, "policy": policy, "profile": {"name": profile}, "iterations": 10 * len(accuracies),
+        "curves": {"iteration": [10 * (i + 1) for i in range(len(accuracies))], "test_accuracy": accuracies},
+        "final_test_accuracy": accuracies[-1], "timing": {"train_seconds": 1.0}, "environment": {"device": "cpu"},
+        "provenance": {"seed": 0}, "data": {"source": "test"}, "schedule": "constant(lr=0.001)",
+    }
+
+
+def test_iterations_to_reach():
+    record = _fake_record("exp_range", [0.2, 0.5, 0.45, 0.7])
+    assert iterations_to_reach(record, 0.5) == 20 and iterations_to_reach(record, 0.71) is None
+    with pytest.raises(ValueError, match="target_accuracy"):
+        iterations_to_reach(record, 50)
+
+
+def test_comparison_targets_our_fixed_run_by_default():
+    rows = paper_comparison([_fake_record("fixed", [0.3, 0.6]), _fake_record("triangular2", [0.62, 0.65])])
+    assert rows[0]["target_accuracy_percent"] == pytest.approx(60) and rows[0]["iterations_to_target"] == 20
+    assert rows[1]["iterations_to_target"] == 10 and rows[1]["difference_points"] == pytest.approx(65 - 81.4)
+    assert paper_comparison([_fake_record("exp", [0.5])])[0]["iterations_to_target"] is None
+
+
+def test_load_results_orders_by_table_1_and_skips_foreign_json(tmp_path):
+    for record in (_fake_record("exp_range", [0.5]), _fake_record("fixed", [0.4])):
+        (tmp_path / f"{record['policy']}.json").write_text(json.dumps(record))
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "something else"}))
+    (tmp_path / "broken.json").write_text("{")
+    assert [r["policy"] for r in load_results(tmp_path)] == ["fixed", "exp_range"]
+    incomplete = {"schema": RESULT_SCHEMA, "policy": "fixed"}
+    (tmp_path / "incomplete.json").write_text(json.dumps(incomplete))
+    with pytest.raises(ValueError, match="lacks"):
+        load_results(tmp_path)
+    with pytest.raises(ValueError, match="directory must be an existing folder"):
+        load_results(tmp_path / "missing")
+
+
+def test_provenance_helpers():
+    state = git_state(REPOSITORY)
+    assert set(state) == {"commit", "dirty"}
+    assert describe_device("cpu")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utc_now())

@@ -1,0 +1,172 @@
+"""clr_lib.train: the loop steps the schedule per iteration, evaluates on cadence, is deterministic on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import clr_lib
+from clr_lib.data import make_synthetic_cifar10, to_device
+from clr_lib.models import CaffeCIFAR10Full, caffe_param_groups
+from clr_lib.train import ScaledSchedule, TrainResult, evaluate, group_schedules, resolve_amp_dtype, train
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return make_synthetic_cifar10(200, 40)
+
+
+def _linear_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.AvgPool2d(4), nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+
+
+def _sgd(model: nn.Module, momentum: float = 0.9) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=0.0, momentum=momentum)
+
+
+def _quick_train(data, model=None, schedule=None, **kwargs) -> TrainResult:
+    model = model or _linear_model()
+    options = {"iterations": 12, "batch_size": 20, "eval_every": 4, "normalization": "standard", **kwargs}
+    return train(model, _sgd(model), schedule or clr_lib.constant(0.01), data, **options)
+
+
+def test_loss_falls_on_the_stand_in_within_a_few_dozen_iterations():
+    torch.manual_seed(0)
+    model = CaffeCIFAR10Full()
+    optimizer = torch.optim.SGD(caffe_param_groups(model), lr=0.0, momentum=0.9)
+    result = train(model, optimizer, clr_lib.constant(0.002), make_synthetic_cifar10(640, 200), iterations=40,
+                   batch_size=32, eval_every=10, channels_last=True)
+    assert result.train_loss[0] > 2.2  # ~ln 10 at the start
+    assert result.train_loss[-1] < result.train_loss[0] - 0.5
+    assert result.final_test_accuracy > 0.3  # chance is 0.1
+
+
+def test_recorded_lr_is_the_schedule_at_the_last_update(tiny_data):
+    schedule = clr_lib.cyclic(0.001, 0.006, step_size_up=3)
+    result = _quick_train(tiny_data, schedule=schedule, iterations=13, eval_every=1)
+    assert result.iteration == list(range(1, 14))
+    np.testing.assert_allclose(result.lr, schedule(np.arange(13)), rtol=1e-12)
+
+
+def test_lr_mult_groups_get_scaled_lrs_and_the_schedule_is_not_stepped_past_the_end(tiny_data):
+    torch.manual_seed(0)
+    model = CaffeCIFAR10Full()
+    optimizer = torch.optim.SGD(caffe_param_groups(model), lr=0.0, momentum=0.9)
+    schedule = clr_lib.one_cycle(0.01, total_steps=6, pct_start=0.5)  # raises if stepped to iteration 6
+    result = train(model, optimizer, schedule, tiny_data, iterations=6, batch_size=20, eval_every=3)
+    last = schedule(5)
+    assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([last, 2 * last, last, 2 * last])
+    assert result.lr[-1] == pytest.approx(last)
+    assert result.settings["lr_mults"] == [1.0, 2.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="longer than the schedule"):
+        train(model, optimizer, schedule, tiny_data, iterations=7, batch_size=20, eval_every=3)
+
+
+def test_momentum_schedule_is_stepped_too(tiny_data):
+    model = _linear_model()
+    optimizer = _sgd(model)
+    momentum = clr_lib.cyclic_momentum(0.8, 0.9, step_size_up=4)
+    train(model, optimizer, clr_lib.cyclic(0.001, 0.01, 4), tiny_data, iterations=6, batch_size=20, eval_every=3,
+          momentum_schedule=momentum, normalization="standard")
+    assert optimizer.param_groups[0]["momentum"] == pytest.approx(momentum(5))
+
+
+def test_evaluation_cadence(tiny_data):
+    assert _quick_train(tiny_data, iterations=25, eval_every=10).iteration == [10, 20, 25]
+    with_start = _quick_train(tiny_data, iterations=8, eval_every=4, eval_at_start=True)
+    assert with_start.iteration == [0, 4, 8] and with_start.train_loss[0] is None
+    assert with_start.lr[0] == pytest.approx(0.01)
+    assert len(with_start.test_accuracy) == len(with_start.test_loss) == 3
+
+
+def test_training_is_deterministic_on_cpu_for_a_seed():
+    data = make_synthetic_cifar10(300, 60)
+
+    def run(seed: int):
+        torch.manual_seed(0)
+        model = CaffeCIFAR10Full()
+        optimizer = torch.optim.SGD(caffe_param_groups(model), lr=0.0, momentum=0.9)
+        result = train(model, optimizer, clr_lib.cyclic(0.001, 0.006, 4), data, iterations=8, batch_size=25,
+                       eval_every=4, seed=seed, channels_last=True)
+        return result, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    (first, weights), (again, weights_again), (other, _) = run(1), run(1), run(2)
+    assert first.curves() == again.curves()
+    assert torch.equal(weights, weights_again)
+    assert first.train_loss != other.train_loss  # the seed drives the shuffling
+
+
+def test_result_holds_timings_and_serialises_to_json(tiny_data):
+    result = _quick_train(tiny_data)
+    assert result.train_seconds > 0 and result.eval_seconds > 0 and result.setup_seconds >= 0
+    assert result.seconds_per_iteration == pytest.approx(result.train_seconds / 12)
+    assert result.iterations_per_epoch == 200 // 20 and result.device == "cpu"
+    assert result.schedule == repr(clr_lib.constant(0.01))
+    record = json.loads(json.dumps(result.to_dict()))
+    assert record["final_test_accuracy"] == result.final_test_accuracy
+    assert set(record["settings"]) >= {"normalization", "augmentation", "amp_dtype", "channels_last", "compile", "seed"}
+
+
+def test_model_is_left_in_train_mode_and_evaluate_restores_the_mode(tiny_data):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(10))
+    model(torch.zeros(2, 3, 32, 32))
+    result = train(model, _sgd(model), clr_lib.constant(0.01), tiny_data, iterations=4, batch_size=20, eval_every=2,
+                   normalization="standard")
+    assert model.training and len(result.iteration) == 2
+    _, test = to_device(tiny_data, batch_size=20, normalization="standard")
+    model.eval()
+    accuracy, loss = evaluate(model, test)
+    assert not model.training and 0 <= accuracy <= 1 and loss > 0
+
+
+def test_bf16_autocast_runs_on_cpu(tiny_data):
+    result = _quick_train(tiny_data, amp_dtype="bf16")
+    assert result.settings["amp_dtype"] == "bfloat16" and np.isfinite(result.train_loss).all()
+
+
+def test_a_pair_of_device_batches_can_be_passed(tiny_data):
+    pair = to_device(tiny_data, batch_size=20, normalization="standard")
+    assert _quick_train(pair, iterations=4).iterations == 4
+    with pytest.raises(ValueError, match="batch_size=10 differs"):
+        _quick_train(pair, batch_size=10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"iterations": 0}, "iterations must be a positive"),
+        ({"batch_size": 0}, "batch_size must be a positive"),
+        ({"eval_every": 0}, "eval_every must be a positive"),
+        ({"eval_batch_size": -1}, "eval_batch_size must be a positive"),
+        ({"amp_dtype": "fp8"}, "amp_dtype must be"),
+        ({"compile": "fastest"}, "compile must be"),
+        ({"normalization": "zca"}, "normalization must be one of"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_parameter(tiny_data, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _quick_train(tiny_data, **kwargs)
+
+
+def test_scaled_schedule_and_group_schedules():
+    base = clr_lib.cyclic(0.001, 0.006, 2000)
+    scaled = ScaledSchedule(base, 2)
+    assert scaled(2000) == pytest.approx(0.012) and repr(scaled) == f"2.0 * {base!r}"
+    np.testing.assert_allclose(scaled(np.arange(5)), 2 * base(np.arange(5)))
+    assert ScaledSchedule(clr_lib.one_cycle(0.1, total_steps=10), 2).total_steps == 10
+    optimizer = torch.optim.SGD(caffe_param_groups(CaffeCIFAR10Full()), lr=0.1)
+    schedules = group_schedules(optimizer, base)
+    assert schedules[0] is base and [getattr(s, "factor", 1.0) for s in schedules] == [1.0, 2.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="factor"):
+        ScaledSchedule(base, -1)
+
+
+def test_resolve_amp_dtype_spellings():
+    assert resolve_amp_dtype(None) is None and resolve_amp_dtype("none") is None
+    assert resolve_amp_dtype("bf16") is torch.bfloat16 and resolve_amp_dtype(torch.float16) is torch.float16
