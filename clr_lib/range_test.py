@@ -130,7 +130,9 @@ class RangeTestResult:
           (ends padded with the end values), so that one odd batch does not make a steep
           point. The first and last ``max(1, n // 10)`` points are skipped (the EMA has
           averaged few losses at the start, the padding and ``numpy.gradient``'s one-sided
-          differences distort both ends).
+          differences distort both ends). Only the descent up to ``argmin(L)`` is searched: a
+          loss that jumps up past its minimum and then falls back (a network that forgets and
+          returns to chance) has steep drops there that are no advice.
         * ``valley_lr`` (fast.ai's valley): take the longest strictly decreasing
           subsequence of ``L``, from index ``s`` to ``e`` (ties: the earliest); then
           ``lrs[s + floor((e - s) / 3) + floor((e - s) / 6)]``, about halfway down it.
@@ -635,13 +637,22 @@ def _finite_prefix_length(values: np.ndarray) -> int:
 
 
 def _steepest_index(x: np.ndarray, losses: np.ndarray) -> int:
-    """Most negative slope of the moving-averaged losses, skipping max(1, n // 10) points at each end."""
+    """Most negative slope of the moving-averaged losses on the way down to their minimum.
+
+    Skips max(1, n // 10) points at each end; searches only up to the minimum of ``losses`` (a
+    loss that shoots up past the minimum and falls back, as when a network forgets and returns
+    to chance, has steep descents that are no advice), unless the minimum lies in the skipped start.
+    """
     count = len(losses)
     half = max(1, count // 50)
     window = np.full(2 * half + 1, 1 / (2 * half + 1))
     slopes = np.gradient(np.convolve(np.pad(losses, half, mode="edge"), window, mode="valid"), x)
     skip = max(1, count // 10)
-    return skip + int(np.argmin(slopes[skip : count - skip]))
+    stop = count - skip
+    lowest = int(np.argmin(losses))
+    if lowest > skip:
+        stop = min(stop, lowest + 1)
+    return skip + int(np.argmin(slopes[skip:stop]))
 
 
 def _valley_index(losses: np.ndarray) -> int:

@@ -550,6 +550,19 @@ def test_steepest_ignores_the_first_and_last_tenth_of_the_curve():
     assert curve(losses, lrs).suggest().steepest_lr == lrs[20]
 
 
+def test_steepest_is_on_the_descent_to_the_minimum_not_after_a_blow_up():
+    # falls (steepest at 30), bottoms out at 50, jumps up at 61 and drops back part way, more steeply
+    lrs = np.logspace(-5, 0, 101)
+    index = np.arange(101)
+    descent = 2.3 - 0.25 * (1 + np.tanh((index - 30) / 6))
+    after = descent[50] + 0.4 - 0.1 * np.clip(index - 70, 0, 3)  # 0.1 per point: steeper than the descent
+    losses = np.where(index <= 60, np.maximum(descent, descent[50]), after)
+    assert int(np.argmin(losses)) <= 50 and np.min(np.diff(losses[60:])) < np.min(np.diff(losses[:51]))
+    suggestion = curve(losses, lrs).suggest()
+    assert suggestion.steepest_lr == lrs[30]
+    assert suggestion.steepest_lr < suggestion.max_lr
+
+
 def test_steepest_is_not_captured_by_one_outlier():
     losses = -np.tanh((np.arange(121) - 60) / 15)  # steepest at index 60
     losses[20] += 0.3  # one bad batch: the unsmoothed slope is steepest just after it
