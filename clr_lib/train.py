@@ -119,6 +119,12 @@ def _resolve_compile(compile: bool | str) -> str | None:
     raise ValueError(f"compile must be a bool or one of {', '.join(map(repr, COMPILE_MODES))}, got {compile!r}")
 
 
+def _resolve_label_smoothing(label_smoothing: float) -> float:
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+    return float(label_smoothing)
+
+
 class TrainStep:
     """One iteration: forward under autocast, mean cross-entropy, backward, ``optimizer.step()``.
 
@@ -132,6 +138,8 @@ class TrainStep:
         device: the model's device.
         amp_dtype: autocast dtype (see :func:`resolve_amp_dtype`), or None for full precision.
         compile: False, True (``torch.compile`` default mode) or a mode name from :data:`COMPILE_MODES`.
+        label_smoothing: cross-entropy against ``(1 - eps) * one_hot + eps / classes`` (torch's
+            ``label_smoothing``), in [0, 1); 0 is plain cross-entropy.
     """
 
     def __init__(
@@ -142,7 +150,9 @@ class TrainStep:
         device: torch.device,
         amp_dtype: torch.dtype | str | None = None,
         compile: bool | str = False,
+        label_smoothing: float = 0.0,
     ) -> None:
+        self.label_smoothing = _resolve_label_smoothing(label_smoothing)
         self.model = model
         self.optimizer = optimizer
         self.device = torch.device(device)
@@ -158,7 +168,8 @@ class TrainStep:
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with self.autocast():
-            loss = F.cross_entropy(self.forward(images), labels)  # mean over the batch, like Caffe's SoftmaxWithLoss
+            # mean over the batch, like Caffe's SoftmaxWithLoss
+            loss = F.cross_entropy(self.forward(images), labels, label_smoothing=self.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is None:
             loss.backward()
@@ -176,11 +187,16 @@ def evaluate(
     *,
     model: nn.Module | None = None,
     amp_dtype: torch.dtype | str | None = None,
+    test_time_flip: bool = False,
 ) -> tuple[float, float]:
     """Accuracy (fraction in [0, 1]) and mean cross-entropy over one in-order pass of ``batches``.
 
     Runs under ``torch.inference_mode`` with ``model.eval()`` (``model`` defaults to ``forward`` when it
     is a module) and restores the previous mode. Synchronises once, at the end.
+
+    With ``test_time_flip`` each test image is also classified mirrored left-right and the two logit
+    vectors are averaged, :math:`z = (f(x) + f(x_{flipped})) / 2` (test-time augmentation, as in
+    Page's ResNet-9 and airbench): twice the evaluation work, no extra training.
     """
     module = model if model is not None else (forward if isinstance(forward, nn.Module) else None)
     was_training = module.training if module is not None else False
@@ -194,6 +210,8 @@ def evaluate(
             loss_sum = torch.zeros((), dtype=torch.float32, device=device)
             for images, labels in batches.epoch():
                 logits = forward(images).float()
+                if test_time_flip:
+                    logits = (logits + forward(images.flip(3)).float()) / 2
                 loss_sum += F.cross_entropy(logits, labels, reduction="sum")
                 correct += (logits.argmax(dim=1) == labels).sum()
             count = batches.num_images
@@ -227,6 +245,11 @@ class TrainResult:
         device: the torch device string.
         schedule: ``repr`` of the LR schedule (the clr_lib description).
         momentum_schedule: ``repr`` of the momentum schedule, or None.
+        settings: the options of the run (evaluation cadence, data, precision, ...).
+        cumulative_train_seconds: at each evaluation point, the training wall time spent so far
+            (seconds; evaluations and set-up excluded; CUDA synchronised before each clock reading),
+            so ``cumulative_train_seconds[-1] == train_seconds``. The x axis of time-to-accuracy
+            curves. 0 at point 0. Not part of :meth:`curves` (whose keys are fixed); in :meth:`to_dict`.
     """
 
     iteration: list[int]
@@ -244,6 +267,7 @@ class TrainResult:
     schedule: str
     momentum_schedule: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    cumulative_train_seconds: list[float] = field(default_factory=list)
 
     @property
     def final_test_accuracy(self) -> float:
@@ -258,6 +282,21 @@ class TrainResult:
     def seconds_per_iteration(self) -> float:
         """Training wall time per iteration (evaluation excluded)."""
         return self.train_seconds / self.iterations
+
+    def seconds_to_reach(self, target_accuracy: float) -> float | None:
+        """Training seconds until the first evaluation with test accuracy >= ``target_accuracy``, or None.
+
+        The resolution is the evaluation cadence: the clock is read at evaluation points only.
+
+        Raises:
+            ValueError: ``target_accuracy`` outside [0, 1].
+        """
+        if isinstance(target_accuracy, bool) or not isinstance(target_accuracy, (int, float)) or not 0 <= target_accuracy <= 1:
+            raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
+        for seconds, accuracy in zip(self.cumulative_train_seconds, self.test_accuracy):
+            if accuracy >= target_accuracy:
+                return seconds
+        return None
 
     def curves(self) -> dict[str, list]:
         """The curves as plain lists, keyed by name."""
@@ -298,6 +337,8 @@ def train(
     seed: int = 0,
     eval_at_start: bool = False,
     progress: bool = False,
+    label_smoothing: float = 0.0,
+    test_time_flip: bool = False,
 ) -> TrainResult:
     """Train ``model`` for ``iterations`` optimizer steps with ``lr_schedule``, evaluating as it goes.
 
@@ -328,13 +369,17 @@ def train(
             model's initialisation is the caller's: seed before building it.
         eval_at_start: also evaluate before the first iteration (point 0).
         progress: show a tqdm progress bar (on stderr).
+        label_smoothing: see :class:`TrainStep` (0: plain cross-entropy). The test loss is always plain
+            cross-entropy.
+        test_time_flip: evaluate with flip test-time augmentation (see :func:`evaluate`).
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
         ValueError: a non-positive ``iterations``, ``batch_size``, ``eval_every`` or ``eval_batch_size``;
-            a schedule shorter than ``iterations``; an unknown ``amp_dtype``, ``compile`` or ``normalization``.
+            a schedule shorter than ``iterations``; an unknown ``amp_dtype``, ``compile`` or ``normalization``;
+            ``label_smoothing`` outside [0, 1).
     """
     require_positive_int("iterations", iterations)
     require_positive_int("batch_size", batch_size, unit="images")
@@ -345,6 +390,7 @@ def train(
         raise ValueError(f"iterations={iterations} is longer than the schedule (total_steps={min(e for e in ends if e)})")
     dtype = resolve_amp_dtype(amp_dtype)
     _resolve_compile(compile)
+    _resolve_label_smoothing(label_smoothing)
     started = time.perf_counter()
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -361,18 +407,21 @@ def train(
         if train_batches.batch_size != batch_size:
             raise ValueError(f"batch_size={batch_size} differs from the training batches' {train_batches.batch_size}")
     scheduler = ScheduleLR(optimizer, group_schedules(optimizer, lr_schedule), momentum_schedule)
-    step = TrainStep(model, optimizer, device=device, amp_dtype=dtype, compile=compile)
+    step = TrainStep(model, optimizer, device=device, amp_dtype=dtype, compile=compile, label_smoothing=label_smoothing)
     def synchronize() -> None:
         if device.type == "cuda":  # the only CUDA-specific line of the loop: clocks must see finished work
             torch.cuda.synchronize(device)
 
     points: dict[str, list] = {"iteration": [], "test_accuracy": [], "test_loss": [], "train_loss": [], "lr": []}
     timing = {"train": 0.0, "eval": 0.0}
+    cumulative_train_seconds: list[float] = []
 
     def record(done: int, train_loss: float | None, lr: float) -> None:
         before = time.perf_counter()
-        accuracy, test_loss = evaluate(step.forward, test_batches, model=model, amp_dtype=dtype)
+        accuracy, test_loss = evaluate(step.forward, test_batches, model=model, amp_dtype=dtype,
+                                       test_time_flip=test_time_flip)
         timing["eval"] += time.perf_counter() - before
+        cumulative_train_seconds.append(timing["train"])
         for key, value in zip(points, (done, accuracy, test_loss, train_loss, lr)):
             points[key].append(value)
 
@@ -428,5 +477,7 @@ def train(
             "amp_dtype": None if dtype is None else str(dtype).replace("torch.", ""),
             "channels_last": channels_last, "compile": _resolve_compile(compile), "seed": seed,
             "lr_mults": [group.get("lr_mult", 1.0) for group in optimizer.param_groups],
+            "label_smoothing": float(label_smoothing), "test_time_flip": bool(test_time_flip),
         },
+        cumulative_train_seconds=cumulative_train_seconds,
     )

@@ -186,3 +186,28 @@ def test_resnet9_forward_shape_and_channels_last():
 def test_resnet9_rejects_bad_widths():
     with pytest.raises(ValueError, match="widths"):
         ResNet9(widths=(8, 16, 32))
+
+
+def test_resnet9_widths_double_at_each_stage_and_64_is_pages_network():
+    from clr_lib.models import resnet9_widths
+
+    assert resnet9_widths() == (64, 128, 256, 512)
+    assert resnet9_widths(8) == (8, 16, 32, 64)
+    assert count_parameters(ResNet9(widths=resnet9_widths(64))) == count_parameters(ResNet9())
+
+
+@pytest.mark.parametrize("bad", [0, -8, 8.0, True, "64"])
+def test_resnet9_widths_rejects_anything_but_a_positive_whole_number(bad):
+    from clr_lib.models import resnet9_widths
+
+    with pytest.raises(ValueError, match="base_width"):
+        resnet9_widths(bad)
+
+
+def test_resnet9_compute_grows_with_the_square_of_the_width():
+    from clr_lib.models import resnet9_widths
+
+    # Convolution weights dominate the parameters and scale as width squared (batch norm and the
+    # linear layer scale linearly), so doubling the width multiplies the count by nearly 4.
+    small, large = count_parameters(ResNet9(widths=resnet9_widths(8))), count_parameters(ResNet9(widths=resnet9_widths(16)))
+    assert 3.9 < large / small < 4.0

@@ -170,3 +170,94 @@ def test_scaled_schedule_and_group_schedules():
 def test_resolve_amp_dtype_spellings():
     assert resolve_amp_dtype(None) is None and resolve_amp_dtype("none") is None
     assert resolve_amp_dtype("bf16") is torch.bfloat16 and resolve_amp_dtype(torch.float16) is torch.float16
+
+
+# ----------------------------------------------------------------------------------------------
+# Time to accuracy: cumulative training seconds, label smoothing, test-time flips
+# ----------------------------------------------------------------------------------------------
+
+
+def test_cumulative_train_seconds_has_one_rising_value_per_evaluation_and_ends_at_train_seconds(tiny_data):
+    result = _quick_train(tiny_data, iterations=12, eval_every=4, eval_at_start=True)
+    seconds = result.cumulative_train_seconds
+    assert len(seconds) == len(result.iteration) == 4 and seconds[0] == 0.0
+    assert all(later > earlier for earlier, later in zip(seconds, seconds[1:]))
+    assert seconds[-1] == pytest.approx(result.train_seconds)
+    assert result.to_dict()["cumulative_train_seconds"] == seconds
+
+
+def test_evaluation_time_is_not_counted_as_training_time(tiny_data, monkeypatch):
+    import time
+
+    import clr_lib.train as train_module
+
+    real_evaluate = train_module.evaluate
+
+    def slow_evaluate(*args, **kwargs):
+        time.sleep(0.5)  # an evaluation far slower than the three tiny training iterations
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", slow_evaluate)
+    result = _quick_train(tiny_data, iterations=3, eval_every=1)
+    assert result.eval_seconds >= 1.5
+    assert result.cumulative_train_seconds[-1] == pytest.approx(result.train_seconds)
+    assert result.train_seconds < 1.5
+
+
+def test_curves_keep_their_keys_for_existing_results_files(tiny_data):
+    assert set(_quick_train(tiny_data).curves()) == {"iteration", "test_accuracy", "test_loss", "train_loss", "lr"}
+
+
+def test_seconds_to_reach_reads_the_clock_at_the_first_evaluation_at_or_above_the_target(tiny_data):
+    result = _quick_train(tiny_data, iterations=8, eval_every=2)
+    object.__setattr__(result, "test_accuracy", [0.1, 0.4, 0.3, 0.6])
+    assert result.seconds_to_reach(0.35) == result.cumulative_train_seconds[1]
+    assert result.seconds_to_reach(0.6) == result.cumulative_train_seconds[3]
+    assert result.seconds_to_reach(0.9) is None
+    with pytest.raises(ValueError, match="target_accuracy"):
+        result.seconds_to_reach(60)
+
+
+def test_label_smoothing_changes_the_training_loss_but_not_the_test_loss_definition(tiny_data):
+    plain = _quick_train(tiny_data, iterations=1, eval_every=1)
+    smooth = _quick_train(tiny_data, iterations=1, eval_every=1, label_smoothing=0.2)
+    assert smooth.settings["label_smoothing"] == 0.2 and plain.settings["label_smoothing"] == 0.0
+    assert smooth.train_loss[0] != pytest.approx(plain.train_loss[0])  # same model, same batch, smoothed targets
+
+
+def test_train_step_uses_torchs_label_smoothed_cross_entropy():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    images, labels = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    expected = torch.nn.functional.cross_entropy(model(images), labels, label_smoothing=0.2)
+    step = clr_lib.train.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", label_smoothing=0.2)
+    assert step(images, labels).item() == pytest.approx(expected.item())
+    with pytest.raises(ValueError, match="label_smoothing"):
+        clr_lib.train.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", label_smoothing=1.0)
+
+
+def test_test_time_flip_averages_the_logits_of_each_image_and_its_mirror(tiny_data):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).eval()
+    _, test = to_device(tiny_data, batch_size=20, normalization="standard", eval_batch_size=40)
+    images, labels = next(iter(test.epoch()))
+    with torch.inference_mode():
+        averaged = (model(images) + model(images.flip(3))) / 2
+    accuracy, loss = evaluate(model, test, test_time_flip=True)
+    assert accuracy == pytest.approx((averaged.argmax(1) == labels).float().mean().item())
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(averaged, labels).item(), rel=1e-5)
+    assert evaluate(model, test, test_time_flip=False) != (accuracy, loss)
+
+
+def test_a_flip_invariant_model_scores_the_same_with_and_without_test_time_flip(tiny_data):
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 10))
+    _, test = to_device(tiny_data, batch_size=20, normalization="standard")
+    plain, flipped = evaluate(model, test), evaluate(model, test, test_time_flip=True)
+    assert plain[0] == flipped[0] and plain[1] == pytest.approx(flipped[1], rel=1e-5)
+
+
+def test_train_records_the_time_to_accuracy_options(tiny_data):
+    result = _quick_train(tiny_data, iterations=2, eval_every=2, test_time_flip=True, label_smoothing=0.1)
+    assert result.settings["test_time_flip"] is True and result.settings["label_smoothing"] == 0.1
+    with pytest.raises(ValueError, match="label_smoothing"):
+        _quick_train(tiny_data, label_smoothing=-0.1)
