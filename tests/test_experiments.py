@@ -72,15 +72,28 @@ def test_decay_exp_and_exp_range_policies():
     assert exp_range(4000) == pytest.approx(0.001)
 
 
-def test_quick_profile_scales_iterations_by_1_100_and_keeps_the_overall_decay():
+def test_quick_profile_scales_iterations_by_1_500_and_keeps_the_overall_decay():
     quick = PROFILES["quick"]
-    assert (quick.train_size, quick.test_size, quick.batch_size, quick.eval_every) == (5000, 1000, 100, 20)
-    assert [POLICIES[name].budget(quick.iteration_scale) for name in POLICIES] == [700, 250, 250, 700, 420]
-    fixed = get_policy("fixed").schedule(0.01)
-    np.testing.assert_allclose(fixed([599, 600, 650]), [1e-3, 1e-4, 1e-5])
-    assert get_policy("exp").schedule(0.01)(699) == pytest.approx(get_policy("exp").schedule()(69_900), rel=1e-9)
-    assert get_policy("exp_range").schedule(0.01)(20) == pytest.approx(0.006 * 0 + 0.001 + 0.005 * 0.99994**2000, rel=1e-9)
-    assert get_policy("triangular2").schedule(0.01)(160) == pytest.approx(1e-4)
+    assert (quick.train_size, quick.test_size, quick.batch_size, quick.eval_every) == (5000, 500, 100, 10)
+    assert quick.iteration_scale == 1 / 500
+    assert [POLICIES[name].budget(quick.iteration_scale) for name in POLICIES] == [140, 50, 50, 140, 84]
+    fixed = get_policy("fixed").schedule(quick.iteration_scale)
+    np.testing.assert_allclose(fixed([119, 120, 130]), [1e-3, 1e-4, 1e-5])
+    exp = get_policy("exp").schedule(quick.iteration_scale)
+    assert exp(139) == pytest.approx(get_policy("exp").schedule()(69_500), rel=1e-9)
+    exp_range = get_policy("exp_range").schedule(quick.iteration_scale)
+    assert exp_range(4) == pytest.approx(0.001 + 0.005 * 0.99994**2000, rel=1e-9)  # first peak, as at 2,000
+    triangular2 = get_policy("triangular2").schedule(quick.iteration_scale)
+    np.testing.assert_allclose(triangular2([0, 4, 32, 34, 44, 45]), [1e-3, 5e-3, 1e-4, 5e-4, 1e-5, 5e-5], rtol=1e-9)
+
+
+def test_quick_profile_is_the_full_schedule_sampled_every_500_iterations():
+    """500 divides every step size, boundary and budget of Table 1, so the sampling is exact."""
+    scale = PROFILES["quick"].iteration_scale
+    for policy in POLICIES.values():
+        steps = np.arange(policy.budget(scale))
+        assert len(steps) * 500 == policy.budget()
+        np.testing.assert_allclose(policy.schedule(scale)(steps), policy.schedule()(500 * steps), rtol=1e-9)
 
 
 def test_profiles_resolve_and_reject_unknown_names():
@@ -176,6 +189,18 @@ def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated
     assert table.count("\n") == 3 and "| exp_range | 42,000 | 82.2 | 42 |" in table
 
 
+def test_cli_jobs_run_policies_in_parallel_processes_with_the_same_results(tiny_cifar, tmp_path, isolated_env):
+    common = ["--profile", "smoke", "--data", str(tiny_cifar), "--device", "cpu", "--no-download"]
+    parallel = main(["--policy", "decay,exp", "--jobs", "2", "--out", str(tmp_path / "parallel"), *common])
+    assert [r["policy"] for r in parallel] == ["decay", "exp"]
+    assert sorted(p.name for p in (tmp_path / "parallel").glob("*.json")) == [
+        "table1-decay-smoke-seed0.json", "table1-exp-smoke-seed0.json"]
+    assert "--policy exp " in parallel[1]["provenance"]["command"]  # each child records the command that reruns it
+    serial = main(["--policy", "decay", "--out", str(tmp_path / "serial"), *common])
+    assert parallel[0]["curves"]["lr"] == serial[0]["curves"]["lr"]
+    assert parallel[0]["iterations"] == serial[0]["iterations"] == 25
+
+
 def test_run_policy_without_out_dir_writes_nothing(tiny_cifar, tmp_path, isolated_env):
     record = run_policy("triangular2", profile="smoke", data_location=tiny_cifar, device="cpu", download=False)
     assert "path" not in record and record["iterations"] == 25
@@ -191,6 +216,9 @@ def test_run_policy_without_out_dir_writes_nothing(tiny_cifar, tmp_path, isolate
         (["--channels-last", "maybe"], "--channels-last must be"),
         (["--device", "tpu"], "device must be"),
         (["--seed", "-1"], "--seed must be"),
+        (["--cuda-graph", "yes"], "--cuda-graph must be 'on' or 'off'"),
+        (["--cuda-graph", "on", "--device", "cpu"], "--cuda-graph on needs a CUDA device"),
+        (["--jobs", "0"], "--jobs must be"),
     ],
 )
 def test_cli_bad_options_raise_naming_the_option(argv, message, tmp_path):

@@ -4,13 +4,16 @@ Run from the shell::
 
     python -m clr_lib.experiments --policy all --profile auto --out results/
     python -m clr_lib.experiments --policy exp_range --profile full --data /path/to/cifar10.tar.gz --out results/
+    python -m clr_lib.experiments --policy all --profile full --out book/results/table1 --jobs 5 --cuda-graph on
 
 or from Python with :func:`run_policy`; read the files back with :func:`load_results` and build the
 paper-vs-ours table with :func:`paper_comparison` and :func:`format_comparison`.
 
 Modules: :mod:`.policies` (the five schedules and the paper's numbers), :mod:`.profiles` (full / quick /
-smoke sizes), :mod:`.runner` (one run, one results file), :mod:`.results` (loading and the table),
-:mod:`.provenance` (device, versions, git state), :mod:`.cli` (the command line).
+smoke sizes), :mod:`.runner` (one run, one results file), :mod:`.graphed` (the optional tensor-LR /
+CUDA-graph training step), :mod:`.results` (loading and the table), :mod:`.figures` (the Figure 1
+analogue and the paper-vs-ours table), :mod:`.provenance` (device, versions, git state), :mod:`.cli`
+(the command line, with ``--jobs`` to run policies in parallel processes).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The five CIFAR-10 learning-rate policies of Smith (2017), Table 1, as clr_lib schedules.
 
 Each policy is a schedule factory of one argument, ``iteration_scale``: 1 gives the paper's numbers;
-a smaller scale (the quick profile uses 1/100) shrinks every iteration count (budget, step sizes,
+a smaller scale (the quick profile uses 1/500) shrinks every iteration count (budget, step sizes,
 milestones, stage boundaries) by that factor, rounded to whole iterations, and raises each
 per-iteration decay factor ``gamma`` to the power ``1 / iteration_scale`` so that the LR falls by the
 same overall amount over the shortened run. The LR values themselves never change.

@@ -18,6 +18,7 @@ from ..data import CIFAR10, load_cifar10
 from ..models import CaffeCIFAR10Full, caffe_param_groups, count_parameters
 from ..train import TrainResult, train
 from . import provenance
+from .graphed import train_tensor_lr
 from .policies import PAPER_CITATION, PAPER_TABLE_1, Policy, get_policy
 from .profiles import Profile, resolve_profile
 
@@ -136,6 +137,7 @@ def run_policy(
     amp_dtype: str | None = None,
     channels_last: bool | None = None,
     compile: bool | str = False,
+    cuda_graph: bool = False,
     eval_batch_size: int | None = None,
     progress: bool = False,
     command: str | None = None,
@@ -155,6 +157,9 @@ def run_policy(
         amp_dtype: None, ``"bf16"`` or ``"fp16"``.
         channels_last: None picks True on CPU (faster with oneDNN) and False on CUDA.
         compile: passed to :func:`clr_lib.train.train`.
+        cuda_graph: train with :func:`clr_lib.experiments.graphed.train_tensor_lr` and capture each
+            iteration into a CUDA graph (CUDA only, off by default, UNTESTED on a GPU so far; cannot be
+            combined with ``compile``).
         eval_batch_size: test images per evaluation batch; None picks 250 on CPU (measured ~30 % faster
             than 1000 with oneDNN on 2 cores) and 1000 on CUDA.
         progress: show a progress bar.
@@ -165,14 +170,18 @@ def run_policy(
         The record (see ``RESULT_SCHEMA``); with ``out_dir`` its ``"path"`` key holds the file written.
 
     Raises:
-        ValueError: an unknown ``policy``, ``profile`` or ``device``, a negative ``seed``, or a missing
-            data location.
+        ValueError: an unknown ``policy``, ``profile`` or ``device``, a negative ``seed``, a missing
+            data location, or ``cuda_graph`` without CUDA or together with ``compile``.
     """
     chosen = get_policy(policy)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     torch_device = resolve_device(device)
     run_profile = profile if isinstance(profile, Profile) else resolve_profile(profile, torch_device.type)
+    if cuda_graph and torch_device.type != "cuda":
+        raise ValueError(f"cuda_graph=True needs a CUDA device, got device={str(torch_device)!r}")
+    if cuda_graph and compile not in (False, None, "none"):
+        raise ValueError(f"cuda_graph=True replaces torch.compile; pass compile=False, got compile={compile!r}")
     if data is None:
         data = load_cifar10(data_location, download=download)
     subset = prepare_data(data, run_profile, seed)
@@ -184,13 +193,17 @@ def run_policy(
     torch.manual_seed(seed)
     model = CaffeCIFAR10Full()
     optimizer = torch.optim.SGD(caffe_param_groups(model, SOLVER["base_weight_decay"]), lr=0.001, momentum=SOLVER["momentum"])
-    result = train(
-        model, optimizer, chosen.schedule(run_profile.iteration_scale), subset,
-        iterations=chosen.budget(run_profile.iteration_scale), batch_size=run_profile.batch_size,
-        eval_every=run_profile.eval_every, device=torch_device, normalization="mean_image", augmentation=None,
-        amp_dtype=amp_dtype, channels_last=channels_last, compile=compile, seed=seed, progress=progress,
-        eval_batch_size=eval_batch_size,
-    )
+    common = {
+        "iterations": chosen.budget(run_profile.iteration_scale), "batch_size": run_profile.batch_size,
+        "eval_every": run_profile.eval_every, "device": torch_device, "normalization": "mean_image",
+        "amp_dtype": amp_dtype, "channels_last": channels_last, "seed": seed, "progress": progress,
+        "eval_batch_size": eval_batch_size,
+    }
+    schedule = chosen.schedule(run_profile.iteration_scale)
+    if cuda_graph:
+        result = train_tensor_lr(model, optimizer, schedule, subset, cuda_graph=True, **common)
+    else:
+        result = train(model, optimizer, schedule, subset, augmentation=None, compile=compile, **common)
     record = _record(chosen, run_profile, result, subset, model, optimizer, torch_device, seed, command)
     if out_dir is not None:
         folder = Path(out_dir)

@@ -1,0 +1,167 @@
+"""Figures and tables of the Table 1 replication, drawn the same way for a live run and for results files.
+
+* :func:`plot_policy_schedules`: the five LR policies over their own iteration budgets (log LR axis).
+* :func:`plot_accuracy_and_lr`: test accuracy against iterations with the LR under it on a shared x axis
+  (the analogue of Smith's Figure 1), for any set of records (:func:`clr_lib.experiments.run_policy`
+  or :func:`clr_lib.experiments.load_results`).
+* :func:`comparison_markdown`: the paper's Table 1 beside ours (:func:`paper_comparison` and
+  :func:`format_comparison`), with the caveat lines that say which data, profile and device produced it.
+
+matplotlib's object-oriented API only (``Figure``/``Axes``, no global state besides creating the figure),
+imported inside the functions. Every figure labels its axes with units (iterations are mini-batch updates),
+carries a title and a legend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..plotting import color_for
+from .policies import POLICIES
+from .results import format_comparison, paper_comparison
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["comparison_markdown", "plot_accuracy_and_lr", "plot_policy_schedules", "record_lr_curve"]
+
+
+def _new_axes(ax: "Axes | None", figsize: tuple[float, float]) -> "Axes":
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def plot_policy_schedules(iteration_scale: float = 1.0, *, names: Sequence[str] | None = None,
+                          ax: "Axes | None" = None) -> "Axes":
+    """Each policy's LR over its own budget at ``iteration_scale`` (1: the paper's), on a log LR axis.
+
+    Args:
+        iteration_scale: see :meth:`clr_lib.experiments.Policy.schedule`.
+        names: policies to draw (default: all five, in Table 1 order).
+        ax: where to draw (default: a new figure).
+
+    Returns:
+        The Axes (x: iterations, y: learning rate, log scale).
+
+    Raises:
+        ValueError: an unknown policy name or a bad ``iteration_scale``.
+    """
+    from .policies import get_policy  # noqa: PLC0415
+
+    chosen = [get_policy(name) for name in (names if names is not None else POLICIES)]
+    ax = _new_axes(ax, (8.0, 3.4))
+    for policy in chosen:
+        steps = np.arange(policy.budget(iteration_scale))
+        ax.plot(steps, policy.schedule(iteration_scale)(steps), label=f"{policy.name} ({len(steps):,} it)",
+                color=color_for(policy.name), linewidth=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration (mini-batch updates)")
+    ax.set_ylabel("learning rate (log scale)")
+    scale = "the paper's budgets" if iteration_scale == 1 else f"iteration counts x {iteration_scale:g}"
+    ax.set_title(f"The Table 1 learning-rate policies ({scale})")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def record_lr_curve(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(iterations, lr)`` at every iteration of a record's run, from its policy at its profile's scale.
+
+    The schedule is recomputed from :data:`POLICIES` (exactly what the run used); a record of an unknown
+    policy falls back to the LR points stored in its curves.
+    """
+    policy = POLICIES.get(record["policy"])
+    scale = record.get("profile", {}).get("iteration_scale")
+    if policy is None or scale is None:
+        curves = record["curves"]
+        return np.asarray(curves["iteration"], dtype=float), np.asarray(curves["lr"], dtype=float)
+    steps = np.arange(int(record["iterations"]))
+    return steps, np.asarray(policy.schedule(scale)(steps), dtype=float)
+
+
+def plot_accuracy_and_lr(records: Sequence[dict[str, Any]], *, title: str | None = None,
+                         figsize: tuple[float, float] = (8.0, 5.6)) -> "Figure":
+    """Test accuracy against iterations (top) with each run's LR under it (bottom), x axis shared.
+
+    The analogue of Smith (2017), Figure 1, for any number of runs: one colour per policy in both panels.
+
+    Args:
+        records: results records (each needs ``policy``, ``iterations``, ``profile`` and ``curves``).
+        title: the figure's title (default: says the profile and the data source of the first record).
+
+    Returns:
+        The Figure; its two Axes are ``fig.axes[0]`` (accuracy, percent) and ``fig.axes[1]`` (LR, log scale).
+
+    Raises:
+        ValueError: no records.
+    """
+    if not records:
+        raise ValueError("records must hold at least one results record, got none")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=figsize, layout="constrained",
+                                      gridspec_kw={"height_ratios": [2, 1]})
+    for record in records:
+        name = record["policy"]
+        color = color_for(name)
+        curves = record["curves"]
+        accuracy = 100 * np.asarray(curves["test_accuracy"], dtype=float)
+        top.plot(curves["iteration"], accuracy, marker=".", markersize=3, color=color,
+                 label=f"{name}: {accuracy[-1]:.1f} % at {int(record['iterations']):,} it")
+        steps, lr = record_lr_curve(record)
+        bottom.plot(steps, lr, color=color, linewidth=1.0, label=name)
+    top.set_ylabel("test accuracy (%)")
+    top.set_title("Test accuracy (evaluated every "
+                  f"{int(records[0].get('eval_every', records[0]['profile'].get('eval_every', 0))):,} iterations)")
+    top.legend(fontsize="small", loc="lower right")
+    top.grid(alpha=0.3)
+    bottom.set_yscale("log")
+    bottom.set_xlabel("iteration (mini-batch updates)")
+    bottom.set_ylabel("learning rate (log)")
+    bottom.set_title("Learning rate at each iteration")
+    bottom.legend(fontsize="x-small", ncols=min(5, len(records)), loc="lower left")
+    bottom.grid(alpha=0.3)
+    if title is None:
+        first = records[0]
+        title = f"Profile {first['profile']['name']!r}: accuracy and LR against iterations"
+    fig.suptitle(title)
+    return fig
+
+
+def comparison_markdown(records: Sequence[dict[str, Any]], target_accuracy: float | None = None) -> str:
+    """The paper-vs-ours Markdown table of ``records`` followed by the caveats that qualify it.
+
+    The caveats name the profile(s), the data source(s), the device(s) and whether any run was synthetic,
+    so a table can never be read without knowing which data produced it. ``iterations to target`` is the
+    first evaluated iteration at which a run reached ``target_accuracy`` (default: our fixed run's final
+    accuracy in the same profile; see :func:`paper_comparison`).
+
+    Raises:
+        ValueError: no records.
+    """
+    if not records:
+        raise ValueError("records must hold at least one results record, got none")
+    rows = paper_comparison(list(records), target_accuracy)
+    lines = [format_comparison(rows), ""]
+    profiles = sorted({row["profile"] for row in rows})
+    sources = sorted({row["data_source"] for row in rows})
+    devices = sorted({row["device"] for row in rows})
+    targets = sorted({row["target_accuracy_percent"] for row in rows if row["target_accuracy_percent"] is not None})
+    lines.append(f"Profile: {', '.join(profiles)}. Data: {'; '.join(sources)}. Device: {'; '.join(devices)}.")
+    if targets:
+        lines.append(f"Target for 'iterations to target': {', '.join(f'{t:.1f} %' for t in targets)} "
+                     "(our fixed run's final accuracy).")
+    else:
+        lines.append("No fixed run among these records, so no target accuracy.")
+    if any(record.get("data", {}).get("synthetic") for record in records):
+        lines.append("SYNTHETIC stand-in data: these accuracies say nothing about CIFAR-10.")
+    if any(record.get("profile", {}).get("iteration_scale", 1) != 1 for record in records):
+        lines.append("Scaled-down profile (fewer iterations, a subset of the images): not comparable with the paper.")
+    return "\n".join(lines)

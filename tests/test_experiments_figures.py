@@ -1,0 +1,74 @@
+"""clr_lib.experiments.figures: the Figure 1 analogue, the schedules plot and the paper-vs-ours table."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from clr_lib.experiments import RESULT_SCHEMA, get_policy  # noqa: E402
+from clr_lib.experiments.figures import (  # noqa: E402
+    comparison_markdown,
+    plot_accuracy_and_lr,
+    plot_policy_schedules,
+    record_lr_curve,
+)
+
+
+def _record(policy: str, accuracies: list[float], scale: float = 0.002, synthetic: bool = False) -> dict:
+    iterations = get_policy(policy).budget(scale)
+    points = np.linspace(iterations / len(accuracies), iterations, len(accuracies)).round().astype(int).tolist()
+    return {
+        "schema": RESULT_SCHEMA, "policy": policy, "iterations": iterations, "eval_every": 10,
+        "profile": {"name": "quick", "iteration_scale": scale, "eval_every": 10},
+        "curves": {"iteration": points, "test_accuracy": accuracies, "lr": [0.001] * len(accuracies)},
+        "final_test_accuracy": accuracies[-1], "timing": {"train_seconds": 1.0},
+        "environment": {"device": "a CPU"}, "provenance": {"seed": 0},
+        "data": {"source": "cifar10-jpeg.tar.gz", "synthetic": synthetic}, "schedule": "",
+    }
+
+
+def test_record_lr_curve_is_the_policy_schedule_at_every_iteration():
+    steps, lr = record_lr_curve(_record("exp_range", [0.2, 0.3]))
+    assert steps.tolist() == list(range(84))
+    np.testing.assert_array_equal(lr, get_policy("exp_range").schedule(0.002)(np.arange(84)))
+    unknown = {**_record("fixed", [0.2, 0.3]), "policy": "custom"}
+    steps, lr = record_lr_curve(unknown)
+    assert steps.tolist() == unknown["curves"]["iteration"] and lr.tolist() == [0.001, 0.001]
+
+
+def test_accuracy_and_lr_figure_shares_the_iteration_axis_and_labels_everything():
+    records = [_record("fixed", [0.1, 0.3, 0.4]), _record("triangular2", [0.2, 0.35])]
+    fig = plot_accuracy_and_lr(records, title="quick run")
+    top, bottom = fig.axes
+    assert top.get_shared_x_axes().joined(top, bottom)
+    assert top.get_ylabel() == "test accuracy (%)" and "iteration" in bottom.get_xlabel()
+    assert bottom.get_yscale() == "log" and top.get_title() and bottom.get_title()
+    assert fig._suptitle.get_text() == "quick run"
+    labels = [text.get_text() for text in top.get_legend().get_texts()]
+    assert labels == ["fixed: 40.0 % at 140 it", "triangular2: 35.0 % at 50 it"]
+    np.testing.assert_allclose(top.lines[0].get_ydata(), [10, 30, 40])
+    assert len(bottom.lines[1].get_xdata()) == 50
+    with pytest.raises(ValueError, match="records must hold"):
+        plot_accuracy_and_lr([])
+
+
+def test_policy_schedules_plot_draws_each_budget():
+    ax = plot_policy_schedules()
+    assert [len(line.get_xdata()) for line in ax.lines] == [70_000, 25_000, 25_000, 70_000, 42_000]
+    assert ax.get_yscale() == "log" and ax.get_legend() is not None and "iteration" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="policy must be one of"):
+        plot_policy_schedules(names=["cosine"])
+
+
+def test_comparison_markdown_carries_the_caveats():
+    text = comparison_markdown([_record("fixed", [0.3, 0.5]), _record("exp_range", [0.55, 0.52])])
+    assert "| fixed | 70,000 | 81.4 | 140 | 50.0 | -31.4 | 140 |" in text
+    assert "| exp_range | 42,000 | 82.2 | 84 | 52.0 | -30.2 | 42 |" in text
+    assert "Data: cifar10-jpeg.tar.gz" in text and "not comparable with the paper" in text
+    assert "50.0 % (our fixed run's final accuracy)" in text
+    synthetic = comparison_markdown([_record("exp", [0.2], synthetic=True)])
+    assert "SYNTHETIC" in synthetic and "No fixed run" in synthetic
