@@ -1,0 +1,216 @@
+r"""The training recipe of the time-to-accuracy chapter and its six schedules at an equal budget.
+
+Every schedule here is built from :mod:`clr_lib.schedules` (one formula, one place); this module only
+chooses their parameters from three numbers: the budget :math:`B` (iterations), the largest learning
+rate ``max_lr`` and the number of cycles.
+
+=============  ==============================================================  ===========
+name           schedule                                                        iterations
+=============  ==============================================================  ===========
+fixed          ``constant(base_lr)``                                           :math:`B`
+triangular     ``cyclic(base_lr, max_lr, B / (2 c))``: ``c`` whole cycles      :math:`B`
+triangular2    the same, amplitude halved every cycle                          :math:`B`
+one_cycle      ``one_cycle(max_lr, B, pct_start, "linear")``                    :math:`B`
+sgdr           ``cosine_warm_restarts(max_lr, ceil(B / c), min_lr=0)``          :math:`B`
+fixed_3x       ``constant(base_lr)``                                           :math:`3B`
+=============  ==============================================================  ===========
+
+How the parameters are chosen (Smith's rules, stated once):
+
+* ``max_lr`` is the largest rate that still trains well. For ResNet-9 at batch 512 it is Page's
+  tuned one-cycle peak, 0.4 with the mean loss, i.e. :math:`0.4 / 512` per image; the recipe scales it
+  linearly with the batch size (Page writes it the same way, per image, with a summed loss).
+* ``base_lr = max_lr / 4``: Smith's rule of thumb (``base_lr`` a third to a quarter of ``max_lr``).
+  The fixed baseline uses ``base_lr``: the largest rate one would hold constant for a whole run.
+* Cyclical schedules stop at the END of a cycle, where the rate is back at its minimum (Smith's
+  guideline): ``c`` whole triangles of ``B / c`` iterations each, step size :math:`B / (2c)` (possibly
+  fractional). SGDR gets ``c`` cosine periods of ``ceil(B / c)`` iterations, so its last period ends at
+  (or one iteration after) the budget.
+* One-cycle rises linearly from ``max_lr / 25`` to ``max_lr`` over the first ``pct_start`` of the budget
+  and falls linearly to ``max_lr / 250,000`` (torch's defaults ``div_factor=25``,
+  ``final_div_factor=1e4``), like Page's piecewise-linear schedule.
+* Momentum is the same constant 0.9 (Nesterov) for every schedule, so only the LR differs.
+
+References: Smith (2017) for the cyclical schedules and the bound rules; Smith & Topin (2017) for
+one-cycle; Loshchilov & Hutter (2016) for SGDR; Page (2018), "How to train your ResNet", for the
+ResNet-9 recipe.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import schedules
+from .._validation import require_positive, require_positive_int, require_unit_interval
+
+__all__ = ["SCHEDULE_NAMES", "Recipe", "ScheduleRun", "equal_budget_schedules"]
+
+SCHEDULE_NAMES = ("fixed", "triangular", "triangular2", "one_cycle", "sgdr", "fixed_3x")
+"""The six runs of the comparison, in the order the chapter shows them."""
+
+SCHEDULE_LABELS = {
+    "fixed": "fixed LR",
+    "triangular": "triangular",
+    "triangular2": "triangular2",
+    "one_cycle": "one-cycle",
+    "sgdr": "SGDR",
+    "fixed_3x": "fixed LR, 3x budget",
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How ResNet-9 is trained fast; every schedule of the comparison shares it.
+
+    Each choice, and why it makes training faster or better in a short budget:
+
+    Attributes:
+        base_width: ResNet-9's prep-layer channels (64 = Page's net, 6.57 M parameters); see
+            :func:`clr_lib.models.resnet9_widths`.
+        batch_size: images per iteration. 512 keeps a large GPU busy; fewer, larger steps.
+        max_lr_per_image: the peak LR per image of the batch; ``max_lr = max_lr_per_image * batch_size``
+            (the linear scaling rule; Page's 0.4 at batch 512 with the mean loss).
+        base_lr_divisor: ``base_lr = max_lr / base_lr_divisor`` (Smith: 3 to 4).
+        momentum: SGD momentum, constant.
+        nesterov: Nesterov momentum (Page, airbench).
+        weight_decay: L2 coefficient of torch's SGD on every parameter (Page's 5e-4 per image with a
+            summed loss is 5e-4 with the mean loss).
+        label_smoothing: cross-entropy against smoothed targets (Page's 0.2): a cheap regulariser that
+            helps short runs.
+        crop_padding: random translation by up to this many pixels (reflect padding), on the device.
+            airbench uses 2 for short runs: weaker augmentation suits a short budget.
+        flip: random horizontal flips, on the device.
+        test_time_flip: average the logits of each test image and its mirror image (twice the
+            evaluation work, no training cost; evaluation time is not training time).
+        amp_dtype: autocast dtype on CUDA (bf16 needs no gradient scaler); the CPU uses float32.
+        channels_last: NHWC tensors, what cuDNN's and oneDNN's fast convolutions want.
+        pct_start: one-cycle's rising fraction of the budget (Page: 5 of 24 epochs, ~0.2).
+        cycles: whole cycles of the cyclical schedules and SGDR in the budget.
+    """
+
+    base_width: int = 64
+    batch_size: int = 512
+    max_lr_per_image: float = 0.4 / 512
+    base_lr_divisor: float = 4.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.2
+    crop_padding: int = 2
+    flip: bool = True
+    test_time_flip: bool = True
+    amp_dtype: str | None = "bf16"
+    channels_last: bool = True
+    pct_start: float = 0.25
+    cycles: int = 2
+
+    def __post_init__(self) -> None:
+        require_positive_int("base_width", self.base_width, unit="channels")
+        require_positive_int("batch_size", self.batch_size, unit="images")
+        require_positive("max_lr_per_image", self.max_lr_per_image)
+        require_positive("base_lr_divisor", self.base_lr_divisor)
+        if self.base_lr_divisor < 1:
+            raise ValueError(f"base_lr_divisor must be >= 1 (base_lr <= max_lr), got {self.base_lr_divisor!r}")
+        require_unit_interval("momentum", self.momentum)
+        require_unit_interval("pct_start", self.pct_start)
+        require_positive_int("cycles", self.cycles, unit="cycles")
+
+    @property
+    def max_lr(self) -> float:
+        """The peak learning rate for the mean loss: ``max_lr_per_image * batch_size``."""
+        return self.max_lr_per_image * self.batch_size
+
+    @property
+    def base_lr(self) -> float:
+        """``max_lr / base_lr_divisor``: the bottom of the cycles and the fixed baseline's rate."""
+        return self.max_lr / self.base_lr_divisor
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, with the derived ``max_lr`` and ``base_lr``."""
+        return {**asdict(self), "max_lr": self.max_lr, "base_lr": self.base_lr}
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    """One run of the comparison: a name, its LR schedule and how many iterations it trains.
+
+    Attributes:
+        name: one of :data:`SCHEDULE_NAMES`.
+        label: for legends and tables.
+        schedule: the clr_lib schedule (iteration -> LR), defined for at least ``iterations`` steps.
+        iterations: the run's budget in iterations (``B``, or ``3B`` for ``fixed_3x``).
+        notes: how the parameters were chosen.
+    """
+
+    name: str
+    label: str
+    schedule: schedules.Schedule
+    iterations: int
+    notes: tuple[str, ...] = field(default=())
+
+
+def equal_budget_schedules(
+    budget: int,
+    max_lr: float,
+    base_lr: float | None = None,
+    *,
+    cycles: int = 2,
+    pct_start: float = 0.25,
+    names: tuple[str, ...] | list[str] | None = None,
+) -> dict[str, ScheduleRun]:
+    """The comparison's schedules at an equal budget of ``budget`` iterations (``fixed_3x``: three times it).
+
+    Args:
+        budget: :math:`B`, iterations of every run but ``fixed_3x``, >= 2 * ``cycles``.
+        max_lr: the largest LR (peak of triangular, triangular2, one-cycle and SGDR).
+        base_lr: bottom of the triangles and the fixed LR; default ``max_lr / 4`` (Smith's rule).
+        cycles: whole triangles (and SGDR periods) in the budget, >= 1.
+        pct_start: one-cycle's rising fraction, in (0, 1).
+        names: which runs, in :data:`SCHEDULE_NAMES` order; default all six.
+
+    Returns:
+        name -> :class:`ScheduleRun`, in the order of ``names``.
+
+    Raises:
+        ValueError: a budget shorter than two iterations per cycle, bad LRs, an unknown name, a one-cycle
+            phase shorter than one iteration (only when ``one_cycle`` is asked for).
+    """
+    require_positive_int("budget", budget)
+    require_positive_int("cycles", cycles, unit="cycles")
+    if budget < 2 * cycles:
+        raise ValueError(f"budget must hold at least 2 iterations per cycle ({2 * cycles}), got {budget!r}")
+    peak = require_positive("max_lr", max_lr)
+    low = peak / 4 if base_lr is None else require_positive("base_lr", base_lr)
+    if low > peak:
+        raise ValueError(f"base_lr must be <= max_lr, got base_lr={base_lr!r} > max_lr={max_lr!r}")
+    chosen = list(SCHEDULE_NAMES if names is None else names)
+    unknown = [name for name in chosen if name not in SCHEDULE_NAMES]
+    if unknown or not chosen:
+        raise ValueError(f"names must be a non-empty selection of {', '.join(SCHEDULE_NAMES)}, got {names!r}")
+
+    step_size = budget / (2 * cycles)  # iterations per half cycle: `cycles` whole triangles end at the budget
+    period = math.ceil(budget / cycles)
+    ratio = f"max_lr / base_lr = {peak / low:g}"
+    one_cycle_steps = budget  # one_cycle raises ValueError itself when a phase would be under one iteration
+    builders = {
+        "fixed": lambda: ScheduleRun("fixed", SCHEDULE_LABELS["fixed"], schedules.constant(low), budget,
+                                     (f"constant at base_lr = {low:g} ({ratio})",)),
+        "triangular": lambda: ScheduleRun(
+            "triangular", SCHEDULE_LABELS["triangular"], schedules.cyclic(low, peak, step_size), budget,
+            (f"{cycles} whole cycles of {2 * step_size:g} iterations (step size {step_size:g}); ends at base_lr",)),
+        "triangular2": lambda: ScheduleRun(
+            "triangular2", SCHEDULE_LABELS["triangular2"], schedules.cyclic(low, peak, step_size, mode="triangular2"),
+            budget, (f"{cycles} whole cycles of {2 * step_size:g} iterations, amplitude halved each cycle",)),
+        "one_cycle": lambda: ScheduleRun(
+            "one_cycle", SCHEDULE_LABELS["one_cycle"],
+            schedules.one_cycle(peak, one_cycle_steps, pct_start=pct_start, anneal_strategy="linear"), budget,
+            (f"linear up for {pct_start:.0%} of the budget to max_lr, then linearly down to max_lr / 250,000",)),
+        "sgdr": lambda: ScheduleRun(
+            "sgdr", SCHEDULE_LABELS["sgdr"], schedules.cosine_warm_restarts(peak, period, 1, 0.0), budget,
+            (f"{cycles} cosine periods of {period} iterations from max_lr to 0, restarting at max_lr",)),
+        "fixed_3x": lambda: ScheduleRun("fixed_3x", SCHEDULE_LABELS["fixed_3x"], schedules.constant(low), 3 * budget,
+                                        (f"constant at base_lr = {low:g} for three times the budget",)),
+    }
+    return {name: builders[name]() for name in chosen}

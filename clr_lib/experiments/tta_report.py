@@ -1,0 +1,221 @@
+"""Read time-to-accuracy results back, summarise them over seeds, and draw the curves.
+
+:func:`load_results` reads a folder of results files; :func:`summarize` gives one row per schedule
+(mean and spread of the final test accuracy over seeds, time to the target); :func:`format_summary`
+prints the rows as a Markdown table; :func:`plot_curves` draws test accuracy against iteration with the
+LR under it. matplotlib is imported inside the plotting function.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .equal_budget import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
+from .time_to_accuracy import SCHEMA
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "SCHEDULE_STYLES", "format_summary", "load_results", "plot_curves", "schedule_of", "seconds_to_reach", "summarize",
+]
+
+_REQUIRED = ("schedule_name", "profile", "curves", "final_test_accuracy", "timing", "environment", "provenance", "data")
+
+SCHEDULE_STYLES: dict[str, dict[str, Any]] = {
+    # The book's colours (clr_lib.plotting.SCHEDULE_COLORS); the 3x fixed run is the fixed colour, dashed.
+    "fixed": {"color": "#000000"},
+    "triangular": {"color": "#0072B2"},
+    "triangular2": {"color": "#E69F00"},
+    "one_cycle": {"color": "#D55E00"},
+    "sgdr": {"color": "#B8A200"},  # the book's SGDR yellow, darkened to read on white
+    "fixed_3x": {"color": "#000000", "linestyle": "--"},
+}
+
+
+def load_results(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every results file of this experiment (``*.json`` with its ``schema``) in ``directory``.
+
+    Sorted by profile, schedule (in :data:`SCHEDULE_NAMES` order) and seed. Other JSON files are skipped.
+
+    Raises:
+        ValueError: ``directory`` is not a folder, or a results file lacks required keys.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ValueError(f"directory must be an existing folder of results files, got {str(directory)!r}")
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+            continue
+        missing = [key for key in _REQUIRED if key not in record]
+        if missing:
+            raise ValueError(f"results file {path} lacks {missing}")
+        records.append({**record, "path": str(path)})
+    order = {name: index for index, name in enumerate(SCHEDULE_NAMES)}
+    return sorted(records, key=lambda r: (r["profile"]["name"], order.get(r["schedule_name"], 99), r["provenance"]["seed"]))
+
+
+def seconds_to_reach(record: dict[str, Any], target_accuracy: float) -> float | None:
+    """Cumulative training seconds at the first evaluation with test accuracy >= ``target_accuracy``, or None.
+
+    Raises:
+        ValueError: ``target_accuracy`` outside [0, 1].
+    """
+    if not 0 <= target_accuracy <= 1:
+        raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
+    curves = record["curves"]
+    for seconds, accuracy in zip(curves["cumulative_train_seconds"], curves["test_accuracy"]):
+        if accuracy >= target_accuracy:
+            return float(seconds)
+    return None
+
+
+def schedule_of(record: dict[str, Any]) -> ScheduleRun:
+    """The run's schedule, rebuilt from its budget and recipe (one formula, one place: clr_lib.schedules)."""
+    recipe = record["profile"]["recipe"]
+    return equal_budget_schedules(record["budget"], recipe["max_lr"], recipe["base_lr"], cycles=recipe["cycles"],
+                                  pct_start=recipe["pct_start"], names=[record["schedule_name"]])[record["schedule_name"]]
+
+
+def _spread(values: list[float]) -> float | None:
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarize(records: Sequence[dict[str, Any]], target_accuracy: float | None = None) -> list[dict[str, Any]]:
+    """One row per (profile, schedule): final accuracy over seeds and the time to the target.
+
+    Args:
+        records: run records (from :func:`run_comparison` or :func:`load_results`).
+        target_accuracy: fraction; default each record's own ``target_accuracy`` (the profile's).
+
+    Returns:
+        Rows with keys ``profile``, ``schedule``, ``label``, ``runs``, ``iterations``,
+        ``mean_accuracy``, ``std_accuracy`` (sample standard deviation, None for one run),
+        ``min_accuracy``, ``max_accuracy``, ``target_accuracy``, ``reached`` (runs that reached the
+        target), ``mean_seconds_to_target`` and ``median_seconds_to_target`` (over the runs that reached
+        it, None if none did), ``mean_train_seconds``, ``device``, ``data_source``.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["profile"]["name"], record["schedule_name"]), []).append(record)
+    order = {name: index for index, name in enumerate(SCHEDULE_NAMES)}
+    rows = []
+    for (profile, schedule), runs in sorted(groups.items(), key=lambda item: (item[0][0], order.get(item[0][1], 99))):
+        target = target_accuracy if target_accuracy is not None else runs[0]["target_accuracy"]
+        accuracies = [r["final_test_accuracy"] for r in runs]
+        times = [t for t in (seconds_to_reach(r, target) for r in runs) if t is not None]
+        rows.append({
+            "profile": profile,
+            "schedule": schedule,
+            "label": SCHEDULE_LABELS.get(schedule, schedule),
+            "runs": len(runs),
+            "iterations": runs[0]["iterations"],
+            "mean_accuracy": statistics.fmean(accuracies),
+            "std_accuracy": _spread(accuracies),
+            "min_accuracy": min(accuracies),
+            "max_accuracy": max(accuracies),
+            "target_accuracy": target,
+            "reached": len(times),
+            "mean_seconds_to_target": statistics.fmean(times) if times else None,
+            "median_seconds_to_target": statistics.median(times) if times else None,
+            "mean_train_seconds": statistics.fmean(r["timing"]["train_seconds"] for r in runs),
+            "device": runs[0]["environment"]["device"],
+            "data_source": runs[0]["data"]["source"],
+        })
+    return rows
+
+
+def format_summary(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows of :func:`summarize` as a Markdown table (accuracies in percent, times in seconds)."""
+
+    def pct(value: float | None, spec: str = ".1f") -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(100 * value, spec)
+
+    def sec(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    lines = [
+        "| schedule | iterations | runs | final test accuracy % (mean ± sd) | min-max % | target % | reached | "
+        "train s to target (mean) | train s (whole run) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        spread = "" if row["std_accuracy"] is None else f" ± {pct(row['std_accuracy'], '.2f')}"
+        lines.append(
+            f"| {row['label']} | {row['iterations']:,} | {row['runs']} | {pct(row['mean_accuracy'], '.2f')}{spread} | "
+            f"{pct(row['min_accuracy'])}-{pct(row['max_accuracy'])} | {pct(row['target_accuracy'], '.0f')} | "
+            f"{row['reached']}/{row['runs']} | {sec(row['mean_seconds_to_target'])} | {sec(row['mean_train_seconds'])} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_curves(
+    records: Sequence[dict[str, Any]],
+    *,
+    target_accuracy: float | None = None,
+    title: str = "Test accuracy and learning rate at an equal budget",
+    x: str = "iteration",
+    figsize: tuple[float, float] = (8.0, 6.0),
+) -> Figure:
+    """Test accuracy (top) and the LR (bottom) of every run against the iteration or training seconds.
+
+    The LR is drawn at every iteration from the rebuilt schedule (:func:`schedule_of`). Against seconds,
+    iteration ``i`` is placed at the training time when it ended, interpolated linearly between the clock
+    readings at the evaluations (the only ones there are).
+
+    One colour per schedule (:data:`SCHEDULE_STYLES`); runs of the same schedule with different seeds
+    share the colour, and only the first is labelled. A dotted line marks ``target_accuracy`` (default:
+    the records' target).
+
+    Args:
+        x: ``"iteration"`` (mini-batch updates) or ``"seconds"`` (cumulative training seconds).
+
+    Raises:
+        ValueError: no records, or an unknown ``x``.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    if not records:
+        raise ValueError("records must hold at least one run to plot")
+    if x not in ("iteration", "seconds"):
+        raise ValueError(f"x must be 'iteration' or 'seconds', got {x!r}")
+    key = "iteration" if x == "iteration" else "cumulative_train_seconds"
+    figure, (acc_ax, lr_ax) = plt.subplots(2, 1, figsize=figsize, sharex=True, height_ratios=(2, 1), layout="constrained")
+    seen: set[str] = set()
+    for record in records:
+        name = record["schedule_name"]
+        style = SCHEDULE_STYLES.get(name, {})
+        label = None if name in seen else record.get("label", name)
+        seen.add(name)
+        curves = record["curves"]
+        acc_ax.plot(curves[key], [100 * a for a in curves["test_accuracy"]], label=label, alpha=0.9, **style)
+        steps = np.arange(record["iterations"])
+        lr = schedule_of(record).schedule(steps)  # the LR at every iteration, from the schedule itself
+        if x == "iteration":
+            lr_ax.plot(steps, lr, alpha=0.9, **style)
+        else:  # the clock is read at evaluations only: place each iteration by linear interpolation
+            known_iterations = [0, *curves["iteration"]]
+            known_seconds = [0.0, *curves["cumulative_train_seconds"]]
+            lr_ax.plot(np.interp(steps + 1, known_iterations, known_seconds), lr, alpha=0.9, **style)
+    target = target_accuracy if target_accuracy is not None else records[0].get("target_accuracy")
+    if target is not None:
+        acc_ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=1.0, label=f"target {100 * target:.0f} %")
+    acc_ax.set_ylabel("test accuracy (%)")
+    acc_ax.set_title(title)
+    acc_ax.legend(fontsize="small", ncols=2)
+    lr_ax.set_ylabel("learning rate")
+    lr_ax.set_xlabel("iteration (mini-batch updates)" if x == "iteration" else "training time (seconds, evaluation excluded)")
+    return figure
