@@ -1,6 +1,6 @@
 """Speed of the CIFAR-10 pipeline: data loading, and ms per training iteration of the two nets.
 
-Prints three tables:
+Prints four tables:
 
 1. data: the first load of CIFAR-10 from ``--data`` (or ``$CLR_CIFAR10``) into a fresh, temporary cache
    (read + decode every JPEG on all cores + write the cache), the cached load, and the upload of both
@@ -12,6 +12,12 @@ Prints three tables:
    bf16, ``torch.compile`` (default mode) bf16 and ``torch.compile(mode="reduce-overhead")`` bf16, which
    captures forward and backward in CUDA graphs.
 3. evaluation: test images per second under ``inference_mode`` in batches of 1000.
+4. time-to-accuracy recipe (chapter 7): ms per iteration of ResNet-9 trained exactly as
+   ``clr_lib.experiments.time_to_accuracy`` trains it (Nesterov SGD, weight decay, label smoothing 0.2,
+   2-pixel translation and flips on the device, channels_last), and the implied training seconds of
+   one budget ``B`` and of the whole comparison (8 B of iterations per seed). On the CPU: the quick
+   profile's width-8 net at batch 64. On CUDA: Page's width-64 net at batch 512, eager bf16 and, unless
+   ``--quick``, ``torch.compile`` bf16.
 
 Run: ``.venv/bin/python benchmarks/bench_training.py --data /path/to/cifar10-jpeg.tar.gz``
 (``--quick`` for a shorter run; ``--help`` for the options).
@@ -147,6 +153,50 @@ def eval_table(device: torch.device, quick: bool) -> None:
         print(f"{name:20s} {count:6d} images {elapsed:8.3f} s  {count / elapsed:10.0f} images/s")
 
 
+def recipe_table(device: torch.device, quick: bool) -> None:
+    """ms per iteration of the time-to-accuracy recipe, and the seconds it implies per budget."""
+    from clr_lib.data import Augmentation  # noqa: PLC0415
+    from clr_lib.experiments.time_to_accuracy import PROFILES  # noqa: PLC0415
+    from clr_lib.models import resnet9_widths  # noqa: PLC0415
+
+    cuda = device.type == "cuda"
+    profile = PROFILES["full" if cuda else "quick"]
+    recipe = profile.recipe
+    train_images = 50_000 if profile.train_size is None else profile.train_size
+    budget = profile.budget(train_images)
+    variants = [("eager bf16", {"amp_dtype": "bf16"})] if cuda else [("eager fp32", {})]
+    if cuda and not quick:
+        variants.append(("compile bf16", {"amp_dtype": "bf16", "compile": True}))
+    warmup, iterations = ((20, 100) if cuda else (3, 15)) if not quick else ((10, 50) if cuda else (2, 8))
+    print(f"\n## time-to-accuracy recipe ({profile.name} profile: ResNet-9 width {recipe.base_width}, batch {recipe.batch_size}, "
+          f"B = {budget} iterations)")
+    print(f"{'variant':20s} {'ms/it':>9s} {'images/s':>10s} {'s per B':>9s} {'s per 8B (one seed)':>20s}")
+    for variant, options in variants:
+        torch.manual_seed(0)
+        model = ResNet9(widths=resnet9_widths(recipe.base_width)).to(device=device, memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                                    weight_decay=recipe.weight_decay)
+        warm = max(warmup, 20) if "compile" in options else warmup  # compilation happens in the warm-up
+        scheduler = clr_lib.ScheduleLR(optimizer, [clr_lib.one_cycle(recipe.max_lr, warm + iterations + 1)])
+        data = make_synthetic_cifar10(max(4 * recipe.batch_size, 512), 10)
+        train_split, _ = to_device(data, batch_size=recipe.batch_size, device=device, channels_last=True, normalization="standard",
+                                   augmentation=Augmentation(crop_padding=recipe.crop_padding, flip=recipe.flip))
+        step = TrainStep(model, optimizer, device=device, label_smoothing=recipe.label_smoothing, **options)
+        stream = train_split.batches(warm + iterations)
+        for _ in range(warm):
+            step(*next(stream))
+            scheduler.step()
+        _synchronize(device)
+        started = time.perf_counter()
+        for _ in range(iterations):
+            step(*next(stream))
+            scheduler.step()
+        _synchronize(device)
+        seconds = (time.perf_counter() - started) / iterations
+        print(f"{variant:20s} {1e3 * seconds:9.2f} {recipe.batch_size / seconds:10.0f} {budget * seconds:9.2f} "
+              f"{8 * budget * seconds:20.1f}", flush=True)
+
+
 def _load() -> str:
     """The 1-minute load average against the core count: other work on the machine skews every figure."""
     if not hasattr(os, "getloadavg"):
@@ -160,6 +210,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--quick", action="store_true", help="fewer iterations and batch sizes")
     parser.add_argument("--skip-data", action="store_true", help="skip the data-loading table")
+    parser.add_argument("--skip-recipe", action="store_true", help="skip the time-to-accuracy recipe table")
+    parser.add_argument("--only-recipe", action="store_true", help="only the time-to-accuracy recipe table")
     args = parser.parse_args()
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     print(f"# bench_training  {utc_now()}")
@@ -168,6 +220,10 @@ def main() -> None:
     print(f"load average at start: {_load()}")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    if args.only_recipe:
+        recipe_table(device, args.quick)
+        print(f"\nload average at end: {_load()}")
+        return
     if args.data and not args.skip_data:
         data_table(args.data, device)
     if device.type == "cuda":
@@ -176,6 +232,8 @@ def main() -> None:
         caffe_batches, resnet_batches = ([100], [32]) if args.quick else ([32, 100, 256], [32, 100])
     training_table(device, args.quick, caffe_batches, resnet_batches)
     eval_table(device, args.quick)
+    if not args.skip_recipe:
+        recipe_table(device, args.quick)
     print(f"\nload average at end: {_load()}")
 
 
