@@ -20,11 +20,11 @@ Written for the GPU, tested on the CPU:
 On the CPU the loop is deterministic for a given ``seed`` (same curves, bit for bit). The CUDA path is
 only taken when a CUDA device is passed.
 
-Measured on the 2-core CI machine (AMD EPYC, idle, torch 2.14, 2026-11-22), Caffe net, batch 100, fp32:
-about 50 ms per iteration with channels_last against 125 ms in NCHW (oneDNN's NCHW max-pool and
-convolution backward are slow), so the experiments use channels_last on the CPU; evaluating 1,000 test
-images takes 0.19 s in batches of 250 and 0.28 s in batches of 1,000. ``torch.compile`` works on the
-CPU but costs about a minute of compilation. See ``benchmarks/bench_training.py`` for the figures.
+On 2-core CI-class machines (AMD EPYC, torch 2.14), Caffe net, batch 100, fp32, channels_last is
+faster than NCHW (oneDNN's NCHW max-pool and convolution backward are slow), so the experiments use it
+on the CPU: 50 against 125 ms per iteration on one host (2026-11-22), 104 against 155 ms on another
+(2026-12-01; see ``benchmarks/README.md``). ``torch.compile`` works on the CPU but costs about a minute
+of compilation. ``benchmarks/bench_training.py`` prints the figures for the machine it runs on.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
   to the power 500, a test evaluation every 10 iterations. The five budgets become 140 + 50 + 50 +
   140 + 84 = 464 iterations.
   Measured on the 2-core CI machine (AMD EPYC, torch 2.14, idle, 2026-12-01): ~125 ms per training
-  iteration (channels_last, fp32; not the ~50 ms quoted in :mod:`clr_lib.train`, measured elsewhere)
+  iteration (channels_last, fp32; hosts of this class differ: see :mod:`clr_lib.train`)
   and ~0.2 s per evaluation of 500 images. At 1/250 (928 iterations) all five policies took 137 s
   (115 s training, 19 s evaluating), too slow for the chapter. At 1/500 all five take 65 s (same
   machine, idle, seed 0, JPEG copy of CIFAR-10), and the whole chapter 82 s under ``jupyter nbconvert
