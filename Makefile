@@ -12,7 +12,7 @@ LITE_WHEELS := _build/lite-wheels
 # book build itself needs no network.
 LITE_EXTRA  := ipywidgets comm jupyterlab_widgets
 
-.PHONY: book test unit notebooks browser browser-deps lite-wheels venv clean
+.PHONY: book test unit notebooks browser browser-deps lite-wheels venv clean gpu-prep
 
 venv: $(STAMP)
 
@@ -46,6 +46,14 @@ browser: browser-deps $(STAMP)
 	$(PY) -m pytest tests/browser
 
 test: unit notebooks book browser
+
+# For benchmarks/gpu_session.sh on a GPU machine without internet: the CIFAR-10 tarball (from
+# CLR_CIFAR10, else ../shared) and the pure-Python wheels the runs and the CUDA test need, in .gpu/.
+GPU_WHEELS := tqdm pytest pluggy iniconfig packaging
+gpu-prep: $(STAMP)
+	rm -rf .gpu && mkdir -p .gpu/wheels
+	cp "$${CLR_CIFAR10:-../shared/data/cifar10-jpeg.tar.gz}" .gpu/cifar10-jpeg.tar.gz
+	$(PY) -m pip download --quiet --no-deps --dest .gpu/wheels $(GPU_WHEELS)
 
 clean:
 	rm -rf _build _contents
