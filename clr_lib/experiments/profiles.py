@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .records import choose_profile
+
 __all__ = ["PROFILES", "Profile", "resolve_profile"]
 
 
@@ -63,8 +65,4 @@ def resolve_profile(name: str, device_type: str) -> Profile:
     Raises:
         ValueError: an unknown name (naming ``profile``).
     """
-    if name == "auto":
-        return PROFILES["full" if device_type == "cuda" else "quick"]
-    if name not in PROFILES:
-        raise ValueError(f"profile must be 'auto' or one of {', '.join(map(repr, PROFILES))}, got {name!r}")
-    return PROFILES[name]
+    return choose_profile(name, PROFILES, device_type)

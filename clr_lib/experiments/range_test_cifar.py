@@ -74,6 +74,7 @@ from ..models import CaffeCIFAR10Full, caffe_param_groups, count_parameters
 from ..range_test import RangeTestResult, lr_range_test
 from ..train import _resolve_compile, resolve_amp_dtype
 from . import provenance
+from .records import choose_profile, write_record
 from .runner import SOLVER, resolve_device
 
 __all__ = [
@@ -177,11 +178,7 @@ def resolve_range_test_profile(name: str, device_type: str) -> RangeTestProfile:
     Raises:
         ValueError: an unknown name (naming ``profile``).
     """
-    if name == "auto":
-        return RANGE_TEST_PROFILES["full" if device_type == "cuda" else "quick"]
-    if name not in RANGE_TEST_PROFILES:
-        raise ValueError(f"profile must be 'auto' or one of {', '.join(map(repr, RANGE_TEST_PROFILES))}, got {name!r}")
-    return RANGE_TEST_PROFILES[name]
+    return choose_profile(name, RANGE_TEST_PROFILES, device_type)
 
 
 def range_test_filename(mode: str, profile: str, seed: int) -> str:
@@ -375,13 +372,8 @@ def run_range_test(
                 "held_out_images_per_iteration": run_profile.held_out_batch_size if sweep.held_out else 0},
     )
     if out_dir is not None:
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         name = run_profile.name + ("-custom" if customised else "")
-        path = folder / range_test_filename(mode, name, seed)
-        partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(partial, path)  # atomic: a reader sees the old file or the whole new one
+        path = write_record(record, Path(out_dir) / range_test_filename(mode, name, seed), strict=True)
         record = {**record, "path": str(path)}
     return record
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 from .policies import PAPER_TABLE_1, POLICIES
+from .records import read_records
 from .runner import RESULT_SCHEMA
 
 __all__ = ["format_comparison", "iterations_to_reach", "load_results", "paper_comparison"]
@@ -24,21 +23,7 @@ def load_results(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Raises:
         ValueError: ``directory`` does not exist, or a results file is incomplete.
     """
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise ValueError(f"directory must be an existing folder of results files, got {str(directory)!r}")
-    records = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(record, dict) or record.get("schema") != RESULT_SCHEMA:
-            continue
-        missing = [key for key in _REQUIRED if key not in record]
-        if missing:
-            raise ValueError(f"results file {path} lacks {missing}")
-        records.append({**record, "path": str(path)})
+    records = read_records(directory, RESULT_SCHEMA, _REQUIRED)
     order = {name: index for index, name in enumerate(POLICIES)}
     return sorted(records, key=lambda r: (order.get(r["policy"], len(order)), r["profile"]["name"], r["provenance"]["seed"]))
 

@@ -7,7 +7,6 @@ numbers came from. Files are written only when a run is made; none are part of t
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from . import provenance
 from .graphed import train_tensor_lr
 from .policies import PAPER_CITATION, PAPER_TABLE_1, Policy, get_policy
 from .profiles import Profile, resolve_profile
+from .records import write_record
 
 __all__ = ["RESULT_SCHEMA", "SOLVER", "prepare_data", "resolve_device", "result_filename", "run_policy"]
 
@@ -206,11 +206,6 @@ def run_policy(
         result = train(model, optimizer, schedule, subset, augmentation=None, compile=compile, **common)
     record = _record(chosen, run_profile, result, subset, model, optimizer, torch_device, seed, command)
     if out_dir is not None:
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / result_filename(chosen.name, run_profile.name, seed)
-        partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        path = write_record(record, Path(out_dir) / result_filename(chosen.name, run_profile.name, seed))
         record = {**record, "path": str(path)}
     return record

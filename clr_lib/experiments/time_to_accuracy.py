@@ -27,7 +27,6 @@ On CUDA the first run of a comparison is preceded by an untimed warm-up run (cuD
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -44,6 +43,7 @@ from ..models import ResNet9, count_parameters, resnet9_widths
 from ..train import TrainResult, train
 from . import provenance
 from .equal_budget import SCHEDULE_NAMES, Recipe, ScheduleRun, equal_budget_schedules
+from .records import choose_profile, write_record
 from .runner import resolve_device
 
 __all__ = [
@@ -133,11 +133,7 @@ def resolve_tta_profile(name: str, device_type: str) -> TTAProfile:
     Raises:
         ValueError: an unknown name (naming ``profile``).
     """
-    if name == "auto":
-        return PROFILES["full" if device_type == "cuda" else "quick"]
-    if name not in PROFILES:
-        raise ValueError(f"profile must be 'auto' or one of {', '.join(map(repr, PROFILES))}, got {name!r}")
-    return PROFILES[name]
+    return choose_profile(name, PROFILES, device_type)
 
 
 def result_filename(schedule: str, profile: str, seed: int) -> str:
@@ -150,14 +146,6 @@ def profile_data(data: CIFAR10, profile: TTAProfile) -> CIFAR10:
     if profile.train_size is None and profile.test_size is None:
         return data
     return data.subset(profile.train_size or len(data.train_labels), profile.test_size or len(data.test_labels), seed=0)
-
-
-def _write_atomic(path: Path, record: dict[str, Any]) -> None:
-    """Write JSON to ``path`` via a partial file and ``os.replace`` (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _train_once(
@@ -291,7 +279,7 @@ def run_schedule(
     record = _record(run, chosen, budget, result, model, subset, torch_device, seed, command, wall, warmup_seconds)
     if out_dir is not None:
         path = Path(out_dir) / result_filename(name, chosen.name, seed)
-        _write_atomic(path, record)
+        write_record(record, path)
         record = {**record, "path": str(path)}
     return record
 

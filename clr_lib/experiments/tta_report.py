@@ -8,17 +8,16 @@ LR under it. matplotlib is imported inside the plotting function.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .equal_budget import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
+from .records import read_records
 from .time_to_accuracy import SCHEMA
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,21 +48,7 @@ def load_results(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Raises:
         ValueError: ``directory`` is not a folder, or a results file lacks required keys.
     """
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise ValueError(f"directory must be an existing folder of results files, got {str(directory)!r}")
-    records = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-            continue
-        missing = [key for key in _REQUIRED if key not in record]
-        if missing:
-            raise ValueError(f"results file {path} lacks {missing}")
-        records.append({**record, "path": str(path)})
+    records = read_records(directory, SCHEMA, _REQUIRED)
     order = {name: index for index, name in enumerate(SCHEDULE_NAMES)}
     return sorted(records, key=lambda r: (r["profile"]["name"], order.get(r["schedule_name"], 99), r["provenance"]["seed"]))
 
