@@ -35,7 +35,7 @@ SCHEDULE_STYLES: dict[str, dict[str, Any]] = {
     "triangular": {"color": "#0072B2"},
     "triangular2": {"color": "#E69F00"},
     "one_cycle": {"color": "#D55E00"},
-    "sgdr": {"color": "#B8A200"},  # the book's SGDR yellow, darkened to read on white
+    "sgdr": {"color": "#9E8C00", "linestyle": "-."},  # the book's SGDR yellow, darkened to read on white, dash-dot to tell it from triangular2
     "fixed_3x": {"color": "#000000", "linestyle": "--"},
 }
 
