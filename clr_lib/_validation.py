@@ -15,6 +15,7 @@ __all__ = [
     "require_finite",
     "require_learning_rate",
     "require_non_negative",
+    "require_non_negative_int",
     "require_positive",
     "require_positive_int",
     "require_unit_interval",
@@ -39,6 +40,13 @@ def require_non_negative(name: str, value: Any, what: str = "number") -> float:
     if value < 0:
         raise ValueError(f"{name} must be {description}, got {value!r}")
     return value
+
+
+def require_non_negative_int(name: str, value: Any) -> int:
+    """Return ``value`` if it is a whole number >= 0 (a seed, a count), else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
 
 
 def require_learning_rate(name: str, value: Any) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -58,3 +59,40 @@ def test_read_records_raises_for_an_incomplete_record_and_a_missing_folder(tmp_p
         read_records(tmp_path, "mine", ["k"])
     with pytest.raises(ValueError, match="directory must be an existing folder"):
         read_records(tmp_path / "nowhere", "mine", [])
+
+
+def test_every_record_notes_synthetic_and_jpeg_data_and_nothing_for_the_original():
+    from clr_lib.data import make_synthetic_cifar10
+    from clr_lib.experiments.provenance import data_notes
+
+    synthetic = make_synthetic_cifar10(20, 10)
+    jpeg = replace(synthetic, source="/data/cifar10-jpeg.tar.gz")
+    original = replace(synthetic, source="/data/cifar-10-batches-py")
+    assert "SYNTHETIC" in data_notes(synthetic)[0]
+    assert "JPEG" in data_notes(jpeg)[0]
+    assert data_notes(original) == []
+
+
+def test_run_context_records_where_when_how_and_on_what_data():
+    from clr_lib.data import make_synthetic_cifar10
+    from clr_lib.experiments.provenance import run_context
+
+    data = make_synthetic_cifar10(20, 10)
+    context = run_context("cpu", data, 7, "python -m clr_lib.experiments --seed 7")
+    assert set(context) == {"environment", "provenance", "data"}
+    assert context["provenance"]["seed"] == 7 and context["provenance"]["command"].endswith("--seed 7")
+    assert set(context["provenance"]) >= {"commit", "dirty", "date_utc"}
+    assert context["data"] == {"source": data.source, "synthetic": True, "classes": list(data.classes),
+                               "train_images": 20, "test_images": 10}
+    assert context["environment"]["device_type"] == "cpu"
+
+
+def test_first_reaching_is_the_first_point_at_or_above_the_target_on_any_axis():
+    from clr_lib.experiments.records import first_reaching
+
+    accuracies = [0.2, 0.5, 0.4, 0.7]
+    assert first_reaching([10, 20, 30, 40], accuracies, 0.5) == 20       # iterations
+    assert first_reaching([1.5, 3.0, 4.5, 6.0], accuracies, 0.6) == 6.0  # seconds
+    assert first_reaching([10, 20, 30, 40], accuracies, 0.8) is None
+    with pytest.raises(ValueError, match="target_accuracy must be a fraction in \\[0, 1\\], got 81.4"):
+        first_reaching([10], [0.9], 81.4)

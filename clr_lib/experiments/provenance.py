@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["describe_device", "environment", "git_state", "utc_now"]
+__all__ = ["data_notes", "describe_device", "environment", "git_state", "run_context", "utc_now"]
 
 _REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -81,4 +81,29 @@ def environment(device: str | torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "torch_threads": torch.get_num_threads(),
         "argv": shlex.join(sys.argv),
+    }
+
+
+def data_notes(data: Any) -> list[str]:
+    """Caveats about a :class:`clr_lib.data.CIFAR10`'s source that every results file must carry."""
+    if data.is_synthetic:
+        return ["Run on the SYNTHETIC stand-in, not CIFAR-10: its numbers say nothing about CIFAR-10."]
+    if "jpeg" in data.source.lower():
+        return ["Data: CIFAR-10 recompressed as JPEG (quality ~75); expect about 3 points below the original images."]
+    return []
+
+
+def run_context(device: str | torch.device, data: Any, seed: int, command: str | None) -> dict[str, Any]:
+    """The ``environment``, ``provenance`` and ``data`` entries of a results record.
+
+    ``provenance`` holds the git commit (and whether the tree was dirty), the UTC date, the command line
+    (``command``, default this process's) and the seed; ``data`` the source and the split sizes.
+    """
+    env = environment(device)
+    return {
+        "environment": env,
+        "provenance": {**git_state(), "date_utc": utc_now(),
+                       "command": command if command is not None else env["argv"], "seed": seed},
+        "data": {"source": data.source, "synthetic": data.is_synthetic, "classes": list(data.classes),
+                 "train_images": len(data.train_labels), "test_images": len(data.test_labels)},
     }

@@ -69,6 +69,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from .._validation import require_non_negative_int
 from ..data import CIFAR10, DeviceBatches, load_cifar10, to_device
 from ..models import CaffeCIFAR10Full, caffe_param_groups, count_parameters
 from ..range_test import RangeTestResult, lr_range_test
@@ -227,12 +228,6 @@ def shuffled_test_split(data: CIFAR10, seed: int = 0) -> CIFAR10:
                    data.classes, data.source)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-    return seed
-
-
 def _sweep_for(profile: RangeTestProfile, mode: str, start_lr: Optional[float], end_lr: Optional[float],
                num_iter: Optional[int], held_out: Optional[bool]) -> tuple[Sweep, bool]:
     """The profile's sweep for mode with any overrides applied, and whether anything was overridden."""
@@ -316,7 +311,7 @@ def run_range_test(
         ValueError: an unknown ``profile``, ``mode``, ``device``, ``amp_dtype`` or ``compile``, a bad
             ``seed``, or a bad sweep (as :func:`clr_lib.lr_range_test` reports it).
     """
-    _check_seed(seed)
+    require_non_negative_int("seed", seed)
     torch_device = resolve_device(device)
     run_profile = profile if isinstance(profile, RangeTestProfile) else resolve_range_test_profile(profile, torch_device.type)
     sweep, customised = _sweep_for(run_profile, mode, start_lr, end_lr, num_iter, held_out)
@@ -388,15 +383,10 @@ def _record(
     except ValueError:  # too few finite points (a sweep that diverged at once)
         suggestion = None
     iterations_per_epoch = len(data.train_labels) // profile.batch_size
-    notes = []
-    if data.is_synthetic:
-        notes.append("Run on the SYNTHETIC stand-in, not CIFAR-10: the curves and bounds say nothing about CIFAR-10.")
-    elif "jpeg" in data.source.lower():
-        notes.append("Data: CIFAR-10 recompressed as JPEG (quality ~75); expect a few points below the original images.")
+    notes = provenance.data_notes(data)
     if profile.name != "full" or customised:
         notes.append(f"Profile {profile.name!r}{' with a customised sweep' if customised else ''}: not the paper's "
                      "8-epoch test on all 50,000 images; the suggested bounds are not comparable with the paper's.")
-    environment = provenance.environment(device)
     return {
         "schema": RESULT_SCHEMA,
         "experiment": "smith2017-lr-range-test",
@@ -427,15 +417,7 @@ def _record(
         "paper": dict(PAPER_RANGE_TEST),
         "timing": timing,
         "settings": settings,
-        "environment": environment,
-        "provenance": {
-            **provenance.git_state(),
-            "date_utc": provenance.utc_now(),
-            "command": command if command is not None else environment["argv"],
-            "seed": seed,
-        },
-        "data": {"source": data.source, "synthetic": data.is_synthetic, "train_images": len(data.train_labels),
-                 "test_images": len(data.test_labels)},
+        **provenance.run_context(device, data, seed, command),
         "notes": notes,
     }
 

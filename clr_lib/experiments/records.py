@@ -3,6 +3,7 @@
 * :func:`write_record` writes a record as JSON atomically (a reader sees the old file or the whole new
   one, never half of it);
 * :func:`read_records` reads back every record of one schema in a folder;
+* :func:`first_reaching` finds where a curve first reaches a target accuracy;
 * :func:`choose_profile` resolves ``"auto"`` (``full`` on CUDA, ``quick`` elsewhere) or a profile name.
 """
 
@@ -12,9 +13,10 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-__all__ = ["choose_profile", "read_records", "write_record"]
+__all__ = ["choose_profile", "first_reaching", "read_records", "write_record"]
 
 ProfileT = TypeVar("ProfileT")
 
@@ -74,3 +76,17 @@ def read_records(directory: str | os.PathLike[str], schema: str, required: Itera
             raise ValueError(f"results file {path} lacks {missing}")
         records.append({**record, "path": str(path)})
     return records
+
+
+def first_reaching(points: Sequence[Any], accuracies: Sequence[float], target_accuracy: float) -> Any:
+    """``points[i]`` for the first evaluation ``i`` with ``accuracies[i] >= target_accuracy``, or None.
+
+    ``points`` are the evaluation points on any axis (iterations, cumulative training seconds), so the
+    answer's resolution is the evaluation cadence.
+
+    Raises:
+        ValueError: ``target_accuracy`` not a fraction in [0, 1].
+    """
+    if isinstance(target_accuracy, bool) or not isinstance(target_accuracy, (int, float)) or not 0 <= target_accuracy <= 1:
+        raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
+    return next((point for point, accuracy in zip(points, accuracies) if accuracy >= target_accuracy), None)

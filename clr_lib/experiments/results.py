@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from .policies import PAPER_TABLE_1, POLICIES
-from .records import read_records
+from .records import first_reaching, read_records
 from .runner import RESULT_SCHEMA
 
 __all__ = ["format_comparison", "iterations_to_reach", "load_results", "paper_comparison"]
@@ -33,13 +33,9 @@ def iterations_to_reach(record: dict[str, Any], target_accuracy: float) -> int |
 
     The resolution is the run's ``eval_every``.
     """
-    if not 0 <= target_accuracy <= 1:
-        raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
     curves = record["curves"]
-    for iteration, accuracy in zip(curves["iteration"], curves["test_accuracy"]):
-        if accuracy >= target_accuracy:
-            return int(iteration)
-    return None
+    reached = first_reaching(curves["iteration"], curves["test_accuracy"], target_accuracy)
+    return None if reached is None else int(reached)
 
 
 def paper_comparison(records: list[dict[str, Any]], target_accuracy: float | None = None) -> list[dict[str, Any]]:

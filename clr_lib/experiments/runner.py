@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .._validation import require_non_negative_int
 from ..data import CIFAR10, load_cifar10
 from ..models import CaffeCIFAR10Full, caffe_param_groups, count_parameters
 from ..train import TrainResult, train
@@ -20,7 +21,7 @@ from . import provenance
 from .graphed import train_tensor_lr
 from .policies import PAPER_CITATION, PAPER_TABLE_1, Policy, get_policy
 from .profiles import Profile, resolve_profile
-from .records import write_record
+from .records import first_reaching, write_record
 
 __all__ = ["RESULT_SCHEMA", "SOLVER", "prepare_data", "resolve_device", "result_filename", "run_policy"]
 
@@ -64,18 +65,13 @@ def _record(
 ) -> dict[str, Any]:
     paper = PAPER_TABLE_1[policy.name]
     target = paper["accuracy_percent"] / 100
-    reached = next((it for it, acc in zip(result.iteration, result.test_accuracy) if acc >= target), None)
-    notes = list(policy.notes)
-    if data.is_synthetic:
-        notes.append("Trained and tested on the SYNTHETIC stand-in, not CIFAR-10: the accuracies are meaningless for Table 1.")
-    elif "jpeg" in data.source.lower():
-        notes.append("Data: CIFAR-10 recompressed as JPEG (quality ~75); expect a few points below the original images.")
+    reached = first_reaching(result.iteration, result.test_accuracy, target)
+    notes = [*policy.notes, *provenance.data_notes(data)]
     if profile.iteration_scale != 1:
         notes.append(
             f"Profile {profile.name!r}: iteration counts scaled by {profile.iteration_scale} and gamma raised to "
             f"1/{profile.iteration_scale}; not comparable with the paper's numbers."
         )
-    environment = provenance.environment(device)
     return {
         "schema": RESULT_SCHEMA,
         "experiment": "smith2017-table1",
@@ -112,15 +108,7 @@ def _record(
             "evaluations": len(result.iteration),
         },
         "settings": result.settings,
-        "environment": environment,
-        "provenance": {
-            **provenance.git_state(),
-            "date_utc": provenance.utc_now(),
-            "command": command if command is not None else environment["argv"],
-            "seed": seed,
-        },
-        "data": {"source": data.source, "synthetic": data.is_synthetic, "classes": list(data.classes),
-                 "train_images": len(data.train_labels), "test_images": len(data.test_labels)},
+        **provenance.run_context(device, data, seed, command),
         "notes": notes,
     }
 
@@ -174,8 +162,7 @@ def run_policy(
             data location, or ``cuda_graph`` without CUDA or together with ``compile``.
     """
     chosen = get_policy(policy)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    require_non_negative_int("seed", seed)
     torch_device = resolve_device(device)
     run_profile = profile if isinstance(profile, Profile) else resolve_profile(profile, torch_device.type)
     if cuda_graph and torch_device.type != "cuda":

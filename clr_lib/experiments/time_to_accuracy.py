@@ -38,12 +38,13 @@ from typing import Any
 
 import torch
 
+from .._validation import require_non_negative_int
 from ..data import CIFAR10, Augmentation, load_cifar10
 from ..models import ResNet9, count_parameters, resnet9_widths
 from ..train import TrainResult, train
 from . import provenance
 from .equal_budget import SCHEDULE_NAMES, Recipe, ScheduleRun, equal_budget_schedules
-from .records import choose_profile, write_record
+from .records import choose_profile, first_reaching, write_record
 from .runner import resolve_device
 
 __all__ = [
@@ -176,15 +177,9 @@ def _record(
     device: torch.device, seed: int, command: str | None, wall_seconds: float, warmup_seconds: float | None,
 ) -> dict[str, Any]:
     target = profile.target_accuracy
-    reached = next((i for i, acc in enumerate(result.test_accuracy) if acc >= target), None)
-    notes = list(run.notes)
-    if data.is_synthetic:
-        notes.append("Trained and tested on the SYNTHETIC stand-in, not CIFAR-10: the accuracies mean nothing.")
-    elif "jpeg" in data.source.lower():
-        notes.append("Data: CIFAR-10 recompressed as JPEG (quality ~75); expect ~3 points below the original images.")
+    notes = [*run.notes, *provenance.data_notes(data)]
     if device.type != "cuda":
         notes.append("Trained on a CPU: the seconds say nothing about GPU speed.")
-    environment = provenance.environment(device)
     curves = {**result.curves(), "cumulative_train_seconds": list(result.cumulative_train_seconds)}
     return {
         "schema": SCHEMA,
@@ -206,8 +201,8 @@ def _record(
         "final_test_loss": result.final_test_loss,
         "best_test_accuracy": max(result.test_accuracy),
         "target_accuracy": target,
-        "iterations_to_target": None if reached is None else result.iteration[reached],
-        "seconds_to_target": None if reached is None else result.cumulative_train_seconds[reached],
+        "iterations_to_target": first_reaching(result.iteration, result.test_accuracy, target),
+        "seconds_to_target": first_reaching(result.cumulative_train_seconds, result.test_accuracy, target),
         "timing": {
             "train_seconds": result.train_seconds,
             "eval_seconds": result.eval_seconds,
@@ -218,11 +213,7 @@ def _record(
             "evaluations": len(result.iteration),
         },
         "settings": result.settings,
-        "environment": environment,
-        "provenance": {**provenance.git_state(), "date_utc": provenance.utc_now(),
-                       "command": command if command is not None else environment["argv"], "seed": seed},
-        "data": {"source": data.source, "synthetic": data.is_synthetic, "train_images": len(data.train_labels),
-                 "test_images": len(data.test_labels)},
+        **provenance.run_context(device, data, seed, command),
         "notes": notes,
     }
 
@@ -262,8 +253,7 @@ def run_schedule(
     """
     if name not in SCHEDULE_NAMES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)}, got {name!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    require_non_negative_int("seed", seed)
     torch_device = resolve_device(device)
     chosen = profile if isinstance(profile, TTAProfile) else resolve_tta_profile(profile, torch_device.type)
     if data is None:

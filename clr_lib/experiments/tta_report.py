@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .equal_budget import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
-from .records import read_records
+from .records import first_reaching, read_records
 from .time_to_accuracy import SCHEMA
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,13 +59,9 @@ def seconds_to_reach(record: dict[str, Any], target_accuracy: float) -> float | 
     Raises:
         ValueError: ``target_accuracy`` outside [0, 1].
     """
-    if not 0 <= target_accuracy <= 1:
-        raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
     curves = record["curves"]
-    for seconds, accuracy in zip(curves["cumulative_train_seconds"], curves["test_accuracy"]):
-        if accuracy >= target_accuracy:
-            return float(seconds)
-    return None
+    reached = first_reaching(curves["cumulative_train_seconds"], curves["test_accuracy"], target_accuracy)
+    return None if reached is None else float(reached)
 
 
 def schedule_of(record: dict[str, Any]) -> ScheduleRun:
