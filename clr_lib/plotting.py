@@ -7,6 +7,7 @@ on an ``Axes`` it is given (or a new one), labels the axes with their units and 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -14,8 +15,12 @@ from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-__all__ = ["SCHEDULE_COLORS", "color_for", "mark_iterations", "plot_lr_and_momentum", "plot_schedules"]
+__all__ = [
+    "SCHEDULE_COLORS", "RunCurves", "color_for", "mark_iterations", "plot_lr_and_momentum", "plot_runs_with_lr",
+    "plot_schedules",
+]
 
 # One colour per schedule family, the same in every chapter (Okabe-Ito, colour-blind safe).
 SCHEDULE_COLORS: Mapping[str, str] = {
@@ -112,3 +117,89 @@ def mark_iterations(ax: "Axes", iterations: Sequence[float], *, label: Optional[
     style = {"color": "0.6", "linestyle": ":", "linewidth": 1.0, **kwargs}
     for index, iteration in enumerate(iterations):
         ax.axvline(iteration, label=label if index == 0 else None, **style)
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """One training run, ready to draw: test accuracy at its evaluations and the LR at every iteration.
+
+    ``x`` and ``lr_x`` are in the same unit (iterations, or seconds of training), so both panels of
+    :func:`plot_runs_with_lr` share their x axis.
+
+    Attributes:
+        label: legend text, or None for a run that shares an already labelled line's style (another seed).
+        x: where the evaluations were made.
+        accuracy: test accuracy at ``x``, fractions in [0, 1] (drawn in percent).
+        lr_x: where the LR is known, usually every iteration.
+        lr: the learning rate at ``lr_x``.
+        style: matplotlib line properties shared by both panels (``color``, ``linestyle``).
+    """
+
+    label: Optional[str]
+    x: ArrayLike
+    accuracy: ArrayLike
+    lr_x: ArrayLike
+    lr: ArrayLike
+    style: Mapping[str, Any] = field(default_factory=dict)
+
+
+def plot_runs_with_lr(
+    runs: Sequence[RunCurves],
+    *,
+    title: str,
+    x_label: str = "iteration (mini-batch updates)",
+    accuracy_title: Optional[str] = None,
+    log_lr: bool = False,
+    target_accuracy: Optional[float] = None,
+    markers: bool = False,
+    figsize: tuple[float, float] = (8.0, 6.0),
+) -> "Figure":
+    """Test accuracy (top) with each run's learning rate under it (bottom), on a shared x axis.
+
+    The shape of Smith (2017), Figure 1, for any number of runs: one style per run in both panels, so the
+    accuracy legend also names the LR lines.
+
+    Args:
+        runs: the runs to draw, in legend order.
+        title: the figure's title.
+        x_label: the unit of the shared x axis.
+        accuracy_title: a title for the accuracy panel (default: none).
+        log_lr: draw the LR on a log axis (for schedules that span decades).
+        target_accuracy: a fraction; draws a dotted horizontal line there, labelled.
+        markers: mark each evaluation with a dot (for sparse evaluations).
+
+    Returns:
+        The Figure; ``fig.axes[0]`` is the accuracy (percent), ``fig.axes[1]`` the LR.
+
+    Raises:
+        ValueError: no runs, or a ``target_accuracy`` outside [0, 1].
+    """
+    if not runs:
+        raise ValueError("runs must hold at least one run to draw, got none")
+    if target_accuracy is not None and not 0 <= target_accuracy <= 1:
+        raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
+    import matplotlib.pyplot as plt
+
+    figure, (accuracy_ax, lr_ax) = plt.subplots(2, 1, sharex=True, figsize=figsize, layout="constrained",
+                                                height_ratios=(2, 1))
+    marker = {"marker": ".", "markersize": 3} if markers else {}
+    for run in runs:
+        accuracy_ax.plot(run.x, 100 * np.asarray(run.accuracy, dtype=float), label=run.label, alpha=0.9,
+                         **marker, **run.style)
+        lr_ax.plot(run.lr_x, run.lr, linewidth=1.0, alpha=0.9, **run.style)
+    if target_accuracy is not None:
+        accuracy_ax.axhline(100 * target_accuracy, color="0.5", linestyle=":", linewidth=1.0,
+                            label=f"target {100 * target_accuracy:.0f} %")
+    accuracy_ax.set_ylabel("test accuracy (%)")
+    if accuracy_title:
+        accuracy_ax.set_title(accuracy_title)
+    accuracy_ax.legend(fontsize="small", ncols=2 if len(runs) > 4 else 1, loc="lower right")
+    lr_ax.set_ylabel("learning rate (log)" if log_lr else "learning rate")
+    if log_lr:
+        lr_ax.set_yscale("log")
+    lr_ax.set_title("Learning rate at each iteration")
+    lr_ax.set_xlabel(x_label)
+    for ax in (accuracy_ax, lr_ax):
+        ax.grid(alpha=0.3)
+    figure.suptitle(title)
+    return figure

@@ -29,7 +29,8 @@ def test_recipe_scales_the_peak_lr_with_the_batch_and_takes_a_quarter_for_base()
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"batch_size": 0}, "batch_size"), ({"base_lr_divisor": 0.5}, "base_lr_divisor"), ({"cycles": 0}, "cycles"),
-     ({"momentum": 1.5}, "momentum"), ({"base_width": -1}, "base_width")],
+     ({"momentum": 1.5}, "momentum"), ({"base_width": -1}, "base_width"),
+     ({"amp_dtype": "fp8"}, "amp_dtype must be one of 'auto', 'bf16', 'fp16', None, got 'fp8'")],
 )
 def test_recipe_rejects_bad_values_naming_them(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -225,10 +226,14 @@ def test_plot_curves_labels_axes_with_units(smoke_records):
     _, records = smoke_records
     figure = tta_report.plot_curves(records)
     accuracy_ax, lr_ax = figure.axes
-    assert "iteration" in lr_ax.get_xlabel() and "%" in accuracy_ax.get_ylabel() and accuracy_ax.get_title()
+    assert "iteration" in lr_ax.get_xlabel() and "%" in accuracy_ax.get_ylabel() and figure.get_suptitle()
     assert len(accuracy_ax.get_legend().get_texts()) == 3  # two schedules (seeds share a label) and the target
     seconds = tta_report.plot_curves(records, x="seconds")
     assert "seconds" in seconds.axes[1].get_xlabel()
+    first = records[0]  # its LR line is placed at the interpolated training seconds of each iteration
+    lr_x = seconds.axes[1].lines[0].get_xdata()
+    assert len(lr_x) == first["iterations"] and np.all(np.diff(lr_x) > 0)
+    assert lr_x[-1] == pytest.approx(first["curves"]["cumulative_train_seconds"][-1])
     plt.close("all")
     with pytest.raises(ValueError, match="x must be"):
         tta_report.plot_curves(records, x="epochs")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..plotting import color_for
+from ..plotting import RunCurves, color_for, plot_runs_with_lr
 from .policies import POLICIES
 from .results import format_comparison, paper_comparison
 
@@ -90,11 +90,12 @@ def plot_accuracy_and_lr(records: Sequence[dict[str, Any]], *, title: str | None
                          figsize: tuple[float, float] = (8.0, 5.6)) -> "Figure":
     """Test accuracy against iterations (top) with each run's LR under it (bottom), x axis shared.
 
-    The analogue of Smith (2017), Figure 1, for any number of runs: one colour per policy in both panels.
+    The analogue of Smith (2017), Figure 1, for any number of runs: one colour per policy in both panels,
+    drawn by :func:`clr_lib.plotting.plot_runs_with_lr` with the LR on a log axis.
 
     Args:
         records: results records (each needs ``policy``, ``iterations``, ``profile`` and ``curves``).
-        title: the figure's title (default: says the profile and the data source of the first record).
+        title: the figure's title (default: says the profile of the first record).
 
     Returns:
         The Figure; its two Axes are ``fig.axes[0]`` (accuracy, percent) and ``fig.axes[1]`` (LR, log scale).
@@ -104,35 +105,22 @@ def plot_accuracy_and_lr(records: Sequence[dict[str, Any]], *, title: str | None
     """
     if not records:
         raise ValueError("records must hold at least one results record, got none")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=figsize, layout="constrained",
-                                      gridspec_kw={"height_ratios": [2, 1]})
+    runs = []
     for record in records:
-        name = record["policy"]
-        color = color_for(name)
         curves = record["curves"]
-        accuracy = 100 * np.asarray(curves["test_accuracy"], dtype=float)
-        top.plot(curves["iteration"], accuracy, marker=".", markersize=3, color=color,
-                 label=f"{name}: {accuracy[-1]:.1f} % at {int(record['iterations']):,} it")
         steps, lr = record_lr_curve(record)
-        bottom.plot(steps, lr, color=color, linewidth=1.0, label=name)
-    top.set_ylabel("test accuracy (%)")
-    top.set_title("Test accuracy (evaluated every "
-                  f"{int(records[0].get('eval_every', records[0]['profile'].get('eval_every', 0))):,} iterations)")
-    top.legend(fontsize="small", loc="lower right")
-    top.grid(alpha=0.3)
-    bottom.set_yscale("log")
-    bottom.set_xlabel("iteration (mini-batch updates)")
-    bottom.set_ylabel("learning rate (log)")
-    bottom.set_title("Learning rate at each iteration")
-    bottom.legend(fontsize="x-small", ncols=min(5, len(records)), loc="lower left")
-    bottom.grid(alpha=0.3)
-    if title is None:
-        first = records[0]
-        title = f"Profile {first['profile']['name']!r}: accuracy and LR against iterations"
-    fig.suptitle(title)
-    return fig
+        runs.append(RunCurves(
+            label=f"{record['policy']}: {100 * curves['test_accuracy'][-1]:.1f} % at {int(record['iterations']):,} it",
+            x=curves["iteration"], accuracy=curves["test_accuracy"], lr_x=steps, lr=lr,
+            style={"color": color_for(record["policy"])},
+        ))
+    first = records[0]
+    eval_every = int(first.get("eval_every", first["profile"].get("eval_every", 0)))
+    return plot_runs_with_lr(
+        runs, title=title or f"Profile {first['profile']['name']!r}: accuracy and LR against iterations",
+        accuracy_title=f"Test accuracy (evaluated every {eval_every:,} iterations)", log_lr=True, markers=True,
+        figsize=figsize,
+    )
 
 
 def comparison_markdown(records: Sequence[dict[str, Any]], target_accuracy: float | None = None) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..plotting import RunCurves, plot_runs_with_lr
 from .equal_budget import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
 from .records import first_reaching, read_records
 from .time_to_accuracy import SCHEMA
@@ -153,9 +154,10 @@ def plot_curves(
 ) -> Figure:
     """Test accuracy (top) and the LR (bottom) of every run against the iteration or training seconds.
 
-    The LR is drawn at every iteration from the rebuilt schedule (:func:`schedule_of`). Against seconds,
-    iteration ``i`` is placed at the training time when it ended, interpolated linearly between the clock
-    readings at the evaluations (the only ones there are).
+    Drawn by :func:`clr_lib.plotting.plot_runs_with_lr`. The LR is drawn at every iteration from the
+    rebuilt schedule (:func:`schedule_of`). Against seconds, iteration ``i`` is placed at the training time
+    when it ended, interpolated linearly between the clock readings at the evaluations (the only ones there
+    are).
 
     One colour per schedule (:data:`SCHEDULE_STYLES`); runs of the same schedule with different seeds
     share the colour, and only the first is labelled. A dotted line marks ``target_accuracy`` (default:
@@ -167,36 +169,26 @@ def plot_curves(
     Raises:
         ValueError: no records, or an unknown ``x``.
     """
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
     if not records:
         raise ValueError("records must hold at least one run to plot")
     if x not in ("iteration", "seconds"):
         raise ValueError(f"x must be 'iteration' or 'seconds', got {x!r}")
-    key = "iteration" if x == "iteration" else "cumulative_train_seconds"
-    figure, (acc_ax, lr_ax) = plt.subplots(2, 1, figsize=figsize, sharex=True, height_ratios=(2, 1), layout="constrained")
+    runs = []
     seen: set[str] = set()
     for record in records:
         name = record["schedule_name"]
-        style = SCHEDULE_STYLES.get(name, {})
-        label = None if name in seen else record.get("label", name)
-        seen.add(name)
         curves = record["curves"]
-        acc_ax.plot(curves[key], [100 * a for a in curves["test_accuracy"]], label=label, alpha=0.9, **style)
         steps = np.arange(record["iterations"])
         lr = schedule_of(record).schedule(steps)  # the LR at every iteration, from the schedule itself
         if x == "iteration":
-            lr_ax.plot(steps, lr, alpha=0.9, **style)
+            positions, lr_positions = curves["iteration"], steps
         else:  # the clock is read at evaluations only: place each iteration by linear interpolation
-            known_iterations = [0, *curves["iteration"]]
-            known_seconds = [0.0, *curves["cumulative_train_seconds"]]
-            lr_ax.plot(np.interp(steps + 1, known_iterations, known_seconds), lr, alpha=0.9, **style)
+            positions = curves["cumulative_train_seconds"]
+            lr_positions = np.interp(steps + 1, [0, *curves["iteration"]], [0.0, *positions])
+        runs.append(RunCurves(label=None if name in seen else record.get("label", name), x=positions,
+                              accuracy=curves["test_accuracy"], lr_x=lr_positions, lr=lr,
+                              style=SCHEDULE_STYLES.get(name, {})))
+        seen.add(name)
     target = target_accuracy if target_accuracy is not None else records[0].get("target_accuracy")
-    if target is not None:
-        acc_ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=1.0, label=f"target {100 * target:.0f} %")
-    acc_ax.set_ylabel("test accuracy (%)")
-    acc_ax.set_title(title)
-    acc_ax.legend(fontsize="small", ncols=2)
-    lr_ax.set_ylabel("learning rate")
-    lr_ax.set_xlabel("iteration (mini-batch updates)" if x == "iteration" else "training time (seconds, evaluation excluded)")
-    return figure
+    x_label = "iteration (mini-batch updates)" if x == "iteration" else "training time (seconds, evaluation excluded)"
+    return plot_runs_with_lr(runs, title=title, x_label=x_label, target_accuracy=target, figsize=figsize)
