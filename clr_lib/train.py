@@ -49,6 +49,7 @@ __all__ = [
     "ScaledSchedule",
     "TrainResult",
     "TrainStep",
+    "autocast_dtype_for",
     "evaluate",
     "group_schedules",
     "resolve_amp_dtype",
@@ -107,6 +108,26 @@ def resolve_amp_dtype(amp_dtype: torch.dtype | str | None) -> torch.dtype | None
     if isinstance(amp_dtype, str) and amp_dtype.lower() in aliases:
         return aliases[amp_dtype.lower()]
     raise ValueError(f"amp_dtype must be None, 'bf16' or 'fp16' (or the torch dtypes), got {amp_dtype!r}")
+
+
+def autocast_dtype_for(amp_dtype: torch.dtype | str | None, device: str | torch.device) -> torch.dtype | None:
+    """The autocast dtype to train with on ``device``; ``"auto"`` picks by hardware.
+
+    ``"auto"``: bfloat16 on a CUDA GPU that computes in bf16 natively (compute capability 8.0 or newer:
+    A100, L4, H100, RTX 30xx and later); float16, with :func:`train`'s gradient scaler, on older CUDA GPUs
+    (V100, and the T4 of Colab's free tier), where bf16 is emulated or unsupported; full precision (None)
+    on the CPU. Any other value is :func:`resolve_amp_dtype`'s, whatever the device.
+
+    Raises:
+        ValueError: a value :func:`resolve_amp_dtype` rejects (other than ``"auto"``).
+    """
+    if not (isinstance(amp_dtype, str) and amp_dtype.lower() == "auto"):
+        return resolve_amp_dtype(amp_dtype)
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
 
 
 def _resolve_compile(compile: bool | str) -> str | None:

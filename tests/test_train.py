@@ -12,7 +12,15 @@ from torch import nn
 import clr_lib
 from clr_lib.data import make_synthetic_cifar10, to_device
 from clr_lib.models import CaffeCIFAR10Full, caffe_param_groups
-from clr_lib.train import ScaledSchedule, TrainResult, evaluate, group_schedules, resolve_amp_dtype, train
+from clr_lib.train import (
+    ScaledSchedule,
+    TrainResult,
+    autocast_dtype_for,
+    evaluate,
+    group_schedules,
+    resolve_amp_dtype,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +178,25 @@ def test_scaled_schedule_and_group_schedules():
 def test_resolve_amp_dtype_spellings():
     assert resolve_amp_dtype(None) is None and resolve_amp_dtype("none") is None
     assert resolve_amp_dtype("bf16") is torch.bfloat16 and resolve_amp_dtype(torch.float16) is torch.float16
+    with pytest.raises(ValueError, match="amp_dtype must be None, 'bf16' or 'fp16'.*got 'int8'"):
+        resolve_amp_dtype("int8")
+
+
+@pytest.mark.parametrize(("capability", "expected"), [((7, 5), torch.float16), ((8, 0), torch.bfloat16),
+                                                      ((9, 0), torch.bfloat16), ((7, 0), torch.float16)])
+def test_auto_autocast_is_bf16_where_the_gpu_computes_in_it_and_fp16_before_ampere(monkeypatch, capability, expected):
+    queried = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: queried.append(device) or capability)
+    assert autocast_dtype_for("auto", "cuda:0") is expected and queried == [torch.device("cuda:0")]
+    assert autocast_dtype_for("AUTO", "cuda") is expected
+
+
+def test_auto_autocast_is_full_precision_on_the_cpu_and_explicit_choices_are_kept():
+    assert autocast_dtype_for("auto", "cpu") is None
+    assert autocast_dtype_for("bf16", "cpu") is torch.bfloat16 and autocast_dtype_for(None, "cuda") is None
+    assert autocast_dtype_for("fp16", torch.device("cuda")) is torch.float16
+    with pytest.raises(ValueError, match="amp_dtype must be"):
+        autocast_dtype_for("automatic", "cpu")
 
 
 # ----------------------------------------------------------------------------------------------

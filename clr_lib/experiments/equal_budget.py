@@ -60,6 +60,10 @@ SCHEDULE_LABELS = {
 }
 
 
+AMP_DTYPES = ("auto", "bf16", "fp16", None)
+"""Values of :attr:`Recipe.amp_dtype` (resolved per device by :func:`clr_lib.train.autocast_dtype_for`)."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How ResNet-9 is trained fast; every schedule of the comparison shares it.
@@ -84,7 +88,9 @@ class Recipe:
         flip: random horizontal flips, on the device.
         test_time_flip: average the logits of each test image and its mirror image (twice the
             evaluation work, no training cost; evaluation time is not training time).
-        amp_dtype: autocast dtype on CUDA (bf16 needs no gradient scaler); the CPU uses float32.
+        amp_dtype: autocast dtype on CUDA: ``"auto"`` (bf16, which needs no gradient scaler, on GPUs that
+            compute in it natively; fp16 with a scaler on older ones such as Colab's T4; see
+            :func:`clr_lib.train.autocast_dtype_for`), ``"bf16"``, ``"fp16"`` or None. The CPU uses float32.
         channels_last: NHWC tensors, what cuDNN's and oneDNN's fast convolutions want.
         pct_start: one-cycle's rising fraction of the budget (Page: 5 of 24 epochs, ~0.2).
         cycles: whole cycles of the cyclical schedules and SGDR in the budget.
@@ -101,7 +107,7 @@ class Recipe:
     crop_padding: int = 2
     flip: bool = True
     test_time_flip: bool = True
-    amp_dtype: str | None = "bf16"
+    amp_dtype: str | None = "auto"
     channels_last: bool = True
     pct_start: float = 0.25
     cycles: int = 2
@@ -116,6 +122,8 @@ class Recipe:
         require_unit_interval("momentum", self.momentum)
         require_unit_interval("pct_start", self.pct_start)
         require_positive_int("cycles", self.cycles, unit="cycles")
+        if self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(f"amp_dtype must be one of {', '.join(map(repr, AMP_DTYPES))}, got {self.amp_dtype!r}")
 
     @property
     def max_lr(self) -> float:

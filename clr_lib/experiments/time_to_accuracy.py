@@ -12,7 +12,7 @@ Run from the shell::
 Profiles (``auto`` = ``full`` on CUDA, ``quick`` elsewhere):
 
 * ``full``: Page's ResNet-9 (base width 64) on all 50,000 / 10,000 images, batch 512, a budget of
-  10 epochs (970 iterations), bf16 autocast, channels_last, three seeds, target 90 % test accuracy.
+  10 epochs (970 iterations), bf16 autocast (fp16 on GPUs older than Ampere), channels_last, three seeds, target 90 % test accuracy.
   Design target on an H100 (not yet measured): the best schedule at 90 % in under 10 s of training,
   all 18 runs in under 10 minutes.
 * ``quick``: the same code on a CPU: a ResNet-9 of base width 8 (64 times less compute per image) on a
@@ -41,7 +41,7 @@ import torch
 from .._validation import require_non_negative_int
 from ..data import CIFAR10, Augmentation, load_cifar10
 from ..models import ResNet9, count_parameters, resnet9_widths
-from ..train import TrainResult, train
+from ..train import TrainResult, autocast_dtype_for, train
 from . import provenance
 from .equal_budget import SCHEDULE_NAMES, Recipe, ScheduleRun, equal_budget_schedules
 from .records import choose_profile, first_reaching, write_record
@@ -165,7 +165,7 @@ def _train_once(
         eval_every=profile.eval_every(train_images), device=device, normalization="standard",
         augmentation=Augmentation(crop_padding=recipe.crop_padding, flip=recipe.flip, pad_mode="reflect"),
         eval_batch_size=min(profile.eval_batch_size, len(data.test_labels)),
-        amp_dtype=recipe.amp_dtype if device.type == "cuda" else None,
+        amp_dtype=autocast_dtype_for(recipe.amp_dtype, device) if device.type == "cuda" else None,
         channels_last=recipe.channels_last, compile=compile, seed=seed, progress=progress,
         label_smoothing=recipe.label_smoothing, test_time_flip=recipe.test_time_flip,
     )
