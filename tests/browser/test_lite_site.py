@@ -1,18 +1,24 @@
 """The in-browser explorer (JupyterLite) as built: run after `make book` (`make browser` runs it).
 
-The Pyodide runtime itself comes from a CDN in the reader's browser, so the offline CI machine cannot
-execute the notebook in the browser. What it can check is everything the build is responsible for:
+The site ships its own Pyodide (``lite/static/pyodide``, assembled by ``book/lite/assemble_pyodide.py``),
+so the explorer runs with no network, and these tests run it as a reader would:
 
+* the site's Pyodide is the one its kernel is configured with, and every file of it matches the
+  SHA-256 in its lock (the official release's);
 * the site's package index serves a clr_lib wheel of this tree's version, built from this tree's code,
   with the ``widgets`` extra that the notebook's ``%pip install`` asks for, and the ipywidgets wheels
   that extra needs;
 * the live notebook is in the site and installs ``clr_lib[widgets]``;
-* the notebook's code, run with clr_lib taken from the bundled wheel, builds the explorer without
-  importing torch (Pyodide has no torch).
+* headless Chromium opens the live notebook, runs its cell and gets the explorer (widgets, figure,
+  summary) from the shipped Pyodide; changing the policy redraws the figure; no request leaves
+  127.0.0.1; a screenshot is saved under ``_build/screenshots``;
+* the notebook's code, run in CPython with clr_lib taken from the bundled wheel, builds the explorer
+  without importing torch (Pyodide has no torch), a quicker check of the same thing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -27,6 +33,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 LITE = HTML / "lite"
+SHIPPED_PYODIDE = LITE / "static" / "pyodide"
+SCREENSHOTS = Path(os.environ.get("BOOK_SCREENSHOTS", ROOT / "_build" / "screenshots"))
+PYODIDE_VERSION = re.search(r"^PYODIDE_VERSION\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M).group(1)
 VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M).group(1)
 
 
@@ -99,3 +108,50 @@ print("explorer ok:", explorer.result.summary)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "explorer ok:" in done.stdout
+
+
+def test_site_ships_the_pyodide_its_kernel_loads_and_every_file_matches_the_lock():
+    config = json.loads((LITE / "jupyter-lite.json").read_text(encoding="utf-8"))["jupyter-config-data"]
+    kernel = config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]
+    assert kernel["pyodideUrl"] == "./static/pyodide/pyodide.js", "the kernel must load the shipped Pyodide, not a CDN"
+    lock = json.loads((SHIPPED_PYODIDE / "pyodide-lock.json").read_text(encoding="utf-8"))
+    assert lock["info"]["version"] == PYODIDE_VERSION
+    assert {"numpy", "matplotlib", "micropip", "ipython", "ssl", "sqlite3", "jedi"} <= set(lock["packages"])
+    for name, entry in lock["packages"].items():
+        data = (SHIPPED_PYODIDE / entry["file_name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{entry['file_name']} ({name}) differs from the lock"
+
+
+def test_explorer_runs_in_headless_chromium_on_the_shipped_pyodide(server, browser, missing_paths):
+    tab = browser.new_page(viewport={"width": 1280, "height": 1000})
+    problems: list[str] = []
+    elsewhere: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
+    tab.on("request", lambda request: None if request.url.startswith((server, "blob:", "data:"))
+           else elsewhere.append(request.url))
+    tab.goto(f"{server}/lite/notebooks/index.html?path=explorer.ipynb", wait_until="load")
+    tab.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content", timeout=60_000)
+    tab.click(".jp-Notebook .jp-CodeCell .cm-content")
+    tab.keyboard.press("Shift+Enter")  # %pip install clr_lib[widgets], then the explorer
+    figure = ".jp-OutputArea-output img.widget-image"
+    summary = '.jp-OutputArea-output .widget-html-content:has-text("Summary:")'
+    try:
+        tab.wait_for_selector(figure, timeout=300_000)
+        tab.wait_for_selector(summary, timeout=30_000)
+        before = {"src": tab.get_attribute(figure, "src"), "summary": tab.inner_text(summary)}
+        assert "3 cycles of 4,000 iterations" in before["summary"]  # the default triangular policy
+        assert tab.evaluate(f"document.querySelector('{figure}').naturalWidth") > 0
+
+        tab.select_option(".jp-OutputArea-output .widget-dropdown select >> nth=0", label="triangular2")
+        tab.wait_for_function("([selector, old]) => document.querySelector(selector).src !== old",
+                              arg=[figure, before["src"]], timeout=60_000)
+        assert tab.inner_text(summary) != before["summary"]
+        output = tab.inner_text(".jp-OutputArea")
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(SCREENSHOTS / "lite__explorer.png"), full_page=True)
+        tab.close()
+    assert "Traceback" not in output and "Error" not in output, output[:2000]
+    assert not problems, problems
+    assert not elsewhere, f"the explorer must need no other site: {elsewhere}"
+    assert not missing_paths, f"requests for files the site lacks: {missing_paths}"
