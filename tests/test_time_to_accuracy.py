@@ -102,7 +102,7 @@ def test_equal_budget_schedules_rejects_bad_input(kwargs, message):
 
 def test_full_profile_is_pages_resnet9_for_ten_epochs_three_seeds_target_ninety():
     full = PROFILES["full"]
-    assert full.recipe.base_width == 64 and full.recipe.batch_size == 512 and full.recipe.amp_dtype == "bf16"
+    assert full.recipe.base_width == 64 and full.recipe.batch_size == 512 and full.recipe.amp_dtype == "auto"
     assert full.budget(50_000) == 970 and full.seeds == (0, 1, 2) and full.target_accuracy == 0.90
     assert full.train_size is None and full.test_size is None
 
