@@ -12,7 +12,8 @@ Run from the shell::
 Profiles (``auto`` = ``full`` on CUDA, ``quick`` elsewhere):
 
 * ``full``: Page's ResNet-9 (base width 64) on all 50,000 / 10,000 images, batch 512, a budget of
-  10 epochs (970 iterations), bf16 autocast (fp16 on GPUs older than Ampere), channels_last, three seeds, target 90 % test accuracy.
+  10 epochs (970 iterations), bf16 autocast (fp16 on GPUs older than Ampere), channels_last, three
+  seeds, target 90 % test accuracy.
   Design target on an H100 (not yet measured): the best schedule at 90 % in under 10 s of training,
   all 18 runs in under 10 minutes.
 * ``quick``: the same code on a CPU: a ResNet-9 of base width 8 (64 times less compute per image) on a
