@@ -69,7 +69,7 @@ GPUS: dict[str, dict[str, float]] = {
 _NO_KERNEL = {"detach", "t", "view", "_unsafe_view", "alias", "expand", "transpose", "permute", "as_strided",
               "slice", "select", "unsqueeze", "squeeze", "reshape", "_reshape_alias", "unbind", "split",
               "split_with_sizes", "lift_fresh", "empty", "empty_like", "empty_strided", "new_empty",
-              "new_empty_strided", "_to_copy_noop", "unfold", "_local_scalar_dense"}
+              "new_empty_strided", "unfold"}
 
 
 class _KernelCounter(TorchDispatchMode):
@@ -208,7 +208,6 @@ def _duration(seconds: float) -> str:
 
 
 def main() -> None:
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     print(f"torch {torch.__version__}, python {platform.python_version()}; counted on the CPU")
     print(f"assumed: {MFU_LOW:.0%}-{MFU_HIGH:.0%} of datasheet peak, "
           f"{OP_SECONDS_LOW * 1e6:.0f}-{OP_SECONDS_HIGH * 1e6:.0f} us host time per eager operation\n")
