@@ -179,7 +179,7 @@ def workloads() -> list[Workload]:
     out.append(_workload("ch. 6 Table 1 (five policies, one after another)", "fp32", caffe,
                          iterations=sum(budgets), batch_size=table1.batch_size,
                          eval_images=evaluations * TEST_IMAGES,
-                         eval_batches=evaluations * math.ceil(TEST_IMAGES / 1000)))
+                         eval_batches=evaluations * math.ceil(TEST_IMAGES / 1000)))  # runner's CUDA eval batch
 
     budget = tta.budget(TRAIN_IMAGES)
     per_seed = 5 * budget + 3 * budget  # five schedules at B, fixed at 3B

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..plotting import RunCurves, plot_runs_with_lr
+from ..plotting import SCHEDULE_COLORS, RunCurves, plot_runs_with_lr
 from .equal_budget import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
 from .records import first_reaching, read_records
 from .time_to_accuracy import SCHEMA
@@ -31,13 +31,10 @@ __all__ = [
 _REQUIRED = ("schedule_name", "profile", "curves", "final_test_accuracy", "timing", "environment", "provenance", "data")
 
 SCHEDULE_STYLES: dict[str, dict[str, Any]] = {
-    # The book's colours (clr_lib.plotting.SCHEDULE_COLORS); the 3x fixed run is the fixed colour, dashed.
-    "fixed": {"color": "#000000"},
-    "triangular": {"color": "#0072B2"},
-    "triangular2": {"color": "#E69F00"},
-    "one_cycle": {"color": "#D55E00"},
+    # The book's colours; the 3x fixed run is the fixed colour, dashed.
+    **{name: {"color": SCHEDULE_COLORS[name]} for name in ("fixed", "triangular", "triangular2", "one_cycle")},
     "sgdr": {"color": "#9E8C00", "linestyle": "-."},  # the book's SGDR yellow, darkened to read on white, dash-dot to tell it from triangular2
-    "fixed_3x": {"color": "#000000", "linestyle": "--"},
+    "fixed_3x": {"color": SCHEDULE_COLORS["fixed"], "linestyle": "--"},
 }
 
 
