@@ -7,13 +7,13 @@ Prints four tables:
    splits to the device. Skipped when no location is given.
 2. training: milliseconds per iteration (forward, backward, SGD step, scheduler step, on-device batch)
    of the Caffe ``cifar10_full`` net and ResNet-9 at a few batch sizes, measured exactly as
-   ``clr_lib.train.train`` runs them (``TrainStep`` + ``DeviceBatches`` + ``ScheduleLR``), after warm-up,
+   ``clr_book.cifar.train.train`` runs them (``TrainStep`` + ``DeviceBatches`` + ``ScheduleLR``), after warm-up,
    with CUDA synchronised at both ends. On the CPU: NCHW vs channels_last. On CUDA: eager fp32, eager
    bf16, ``torch.compile`` (default mode) bf16 and ``torch.compile(mode="reduce-overhead")`` bf16, which
    captures forward and backward in CUDA graphs.
 3. evaluation: test images per second under ``inference_mode`` in batches of 1000.
 4. time-to-accuracy recipe (chapter 7): ms per iteration of ResNet-9 trained exactly as
-   ``clr_lib.experiments.time_to_accuracy`` trains it (Nesterov SGD, weight decay, label smoothing 0.2,
+   ``clr_book.experiments.time_to_accuracy`` trains it (Nesterov SGD, weight decay, label smoothing 0.2,
    2-pixel translation and flips on the device, channels_last), and the implied training seconds of
    one budget ``B`` and of the whole comparison (8 B of iterations per seed). On the CPU: the quick
    profile's width-8 net at batch 64. On CUDA: Page's width-64 net at batch 512, eager bf16 and, unless
@@ -36,10 +36,10 @@ from collections.abc import Callable
 import torch
 
 import clr_lib
-from clr_lib.data import load_cifar10, make_synthetic_cifar10, to_device
-from clr_lib.experiments.provenance import describe_device, utc_now
-from clr_lib.models import CaffeCIFAR10Full, ResNet9, caffe_param_groups
-from clr_lib.train import TrainStep, evaluate, group_schedules
+from clr_book.cifar.data import load_cifar10, make_synthetic_cifar10, to_device
+from clr_book.cifar.models import CaffeCIFAR10Full, ResNet9, caffe_param_groups
+from clr_book.cifar.train import TrainStep, evaluate, group_schedules
+from clr_book.experiments.provenance import describe_device, utc_now
 
 
 def _synchronize(device: torch.device) -> None:
@@ -155,9 +155,9 @@ def eval_table(device: torch.device, quick: bool) -> None:
 
 def recipe_table(device: torch.device, quick: bool) -> None:
     """ms per iteration of the time-to-accuracy recipe, and the seconds it implies per budget."""
-    from clr_lib.data import Augmentation  # noqa: PLC0415
-    from clr_lib.experiments.time_to_accuracy import PROFILES  # noqa: PLC0415
-    from clr_lib.models import resnet9_widths  # noqa: PLC0415
+    from clr_book.cifar.data import Augmentation  # noqa: PLC0415
+    from clr_book.cifar.models import resnet9_widths  # noqa: PLC0415
+    from clr_book.experiments.time_to_accuracy.config import PROFILES  # noqa: PLC0415
 
     cuda = device.type == "cuda"
     profile = PROFILES["full" if cuda else "quick"]

@@ -7,7 +7,7 @@ Counted here, exactly, by running clr_lib's own training loop on the CPU under P
 
 * ``F``: the floating-point operations of one training iteration (forward, loss, backward; counted by
   ``torch.utils.flop_counter`` at a small batch and scaled linearly to the run's batch) and of one test image;
-* ``K``: the operations that launch GPU kernels in one eager iteration of :func:`clr_lib.train.train`
+* ``K``: the operations that launch GPU kernels in one eager iteration of :func:`clr_book.cifar.train.train`
   (batch gather, augmentation, forward, backward, a ``foreach`` SGD step as torch uses on CUDA, the loss
   sum) and in one evaluation batch. View and metadata operations, which launch nothing, are not counted.
 * the iterations and evaluations of each full profile, read from clr_lib's profiles.
@@ -42,15 +42,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from clr_lib.data import Augmentation, make_synthetic_cifar10, to_device
-from clr_lib.experiments import get_policy
-from clr_lib.experiments.policies import POLICIES
-from clr_lib.experiments.profiles import PROFILES as TABLE1_PROFILES
-from clr_lib.experiments.range_test_cifar import RANGE_TEST_PROFILES
-from clr_lib.experiments.runner import SOLVER
-from clr_lib.experiments.time_to_accuracy import PROFILES as TTA_PROFILES
-from clr_lib.models import CaffeCIFAR10Full, ResNet9, caffe_param_groups, resnet9_widths
-from clr_lib.train import evaluate, train
+from clr_book.cifar.data import Augmentation, make_synthetic_cifar10, to_device
+from clr_book.cifar.models import CaffeCIFAR10Full, ResNet9, caffe_param_groups, resnet9_widths
+from clr_book.cifar.train import evaluate, train
+from clr_book.experiments.range_test.config import RANGE_TEST_PROFILES
+from clr_book.experiments.table1.config import POLICIES, SOLVER, get_policy
+from clr_book.experiments.table1.config import PROFILES as TABLE1_PROFILES
+from clr_book.experiments.time_to_accuracy.config import PROFILES as TTA_PROFILES
 
 MFU_LOW, MFU_HIGH = 0.3, 0.6
 """Assumed fraction of the datasheet peak a run sustains."""
@@ -105,7 +103,7 @@ class Costs:
 
 def measure(make_model: Callable[[], torch.nn.Module], make_optimizer, *, augmentation: Augmentation | None,
             normalization: str, test_time_flip: bool, label_smoothing: float = 0.0) -> Costs:
-    """Count one network's training iteration and evaluation batch in clr_lib.train, on the CPU."""
+    """Count one network's training iteration and evaluation batch in clr_book.cifar.train, on the CPU."""
     batch, short, long = 8, 4, 12
     data = make_synthetic_cifar10(200, 64, seed=0)
 

@@ -59,26 +59,26 @@ for stage in "$@"; do
     check)
         run_stage check bash -c "
             set -e
-            $PYTHON -m pytest -q -p no:cacheprovider tests/test_experiments_graphed.py
+            $PYTHON -m pytest -q -p no:cacheprovider tests/test_cifar_graphed.py
             for policy in fixed exp_range; do
-                $PYTHON -m clr_lib.experiments --policy \$policy --profile smoke --device $DEVICE --amp bf16 --out $WORK/check/table1-bf16 --no-download
+                $PYTHON -m clr_book.experiments.table1 --policy \$policy --profile smoke --device $DEVICE --amp bf16 --out $WORK/check/table1-bf16 --no-download
             done
             if [ $DEVICE = cuda ]; then
-                $PYTHON -m clr_lib.experiments --policy exp_range --profile smoke --device cuda --cuda-graph on --out $WORK/check/table1-graph --no-download
+                $PYTHON -m clr_book.experiments.table1 --policy exp_range --profile smoke --device cuda --step cuda_graph --out $WORK/check/table1-graph --no-download
             fi
-            $PYTHON -m clr_lib.experiments.time_to_accuracy --profile smoke --device $DEVICE --out $WORK/check/tta
-            $PYTHON -m clr_lib.experiments.range_test_cifar --profile smoke --mode both --device $DEVICE --out $WORK/check/range --no-download
-            $PYTHON -m clr_lib.experiments.range_test_cifar --profile smoke --mode linear --device $DEVICE --amp bf16 --out $WORK/check/range-bf16 --no-download
+            $PYTHON -m clr_book.experiments.time_to_accuracy --profile smoke --device $DEVICE --out $WORK/check/tta
+            $PYTHON -m clr_book.experiments.range_test --profile smoke --mode both --device $DEVICE --out $WORK/check/range --no-download
+            $PYTHON -m clr_book.experiments.range_test --profile smoke --mode linear --device $DEVICE --amp bf16 --out $WORK/check/range-bf16 --no-download
             $PYTHON benchmarks/bench_training.py --quick --skip-data --device $DEVICE"
         ;;
     tta)
-        run_stage tta "$PYTHON" -m clr_lib.experiments.time_to_accuracy --profile "$PROFILE" --device "$DEVICE" \
-            --out "$WORK/tta" ;;
+        run_stage tta "$PYTHON" -m clr_book.experiments.time_to_accuracy --profile "$PROFILE" --device "$DEVICE" \
+            --out "$WORK/tta" --checkpoint-dir "$WORK/checkpoints" ;;
     table1)
-        run_stage table1 "$PYTHON" -m clr_lib.experiments --policy all --profile "$PROFILE" --device "$DEVICE" --jobs 5 \
-            --no-download --out "$WORK/table1" ;;
+        run_stage table1 "$PYTHON" -m clr_book.experiments.table1 --policy all --profile "$PROFILE" --device "$DEVICE" --jobs 5 \
+            --no-download --out "$WORK/table1" --checkpoint-dir "$WORK/checkpoints" ;;
     range)
-        run_stage range "$PYTHON" -m clr_lib.experiments.range_test_cifar --profile "$PROFILE" --mode both \
-            --device "$DEVICE" --no-download --out "$WORK/range" ;;
+        run_stage range "$PYTHON" -m clr_book.experiments.range_test --profile "$PROFILE" --mode both \
+            --device "$DEVICE" --no-download --out "$WORK/range" --checkpoint-dir "$WORK/checkpoints" ;;
     esac
 done

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clr_lib
-from clr_lib.toy_problems import (
+from clr_book.toy_problems import (
     LR_REGIME_COLORS,
     gradient_descent,
     ill_conditioned_bowl,

@@ -1,4 +1,5 @@
-"""The five CIFAR-10 learning-rate policies of Smith (2017), Table 1, as clr_lib schedules.
+"""The Table 1 replication's settings: the paper's five policies as clr_lib schedules, its solver, and
+the run profiles.
 
 Each policy is a schedule factory of one argument, ``iteration_scale``: 1 gives the paper's numbers;
 a smaller scale (the quick profile uses 1/500) shrinks every iteration count (budget, step sizes,
@@ -27,18 +28,27 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import schedules
-from ..schedules import Schedule
+from clr_lib import schedules
+from clr_lib.schedules import Schedule
+
+from ..common import choose_profile
 
 __all__ = [
     "DECAY_NOTE",
     "PAPER_CITATION",
     "PAPER_TABLE_1",
     "POLICIES",
+    "PROFILES",
+    "SOLVER",
     "Policy",
+    "Profile",
     "get_policy",
+    "resolve_profile",
     "scaled_iterations",
 ]
+
+SOLVER = {"optimizer": "SGD", "momentum": 0.9, "base_weight_decay": 0.004, "batch_size": 100}
+"""Caffe's ``cifar10_full_solver.prototxt`` (per-parameter multipliers: ``caffe_param_groups``)."""
 
 PAPER_CITATION = (
     "Smith, L. N. (2017). Cyclical Learning Rates for Training Neural Networks. WACV 2017, Table 1 "
@@ -154,3 +164,54 @@ def get_policy(name: str) -> Policy:
     if name not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(map(repr, POLICIES))}, got {name!r}")
     return POLICIES[name]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A run size.
+
+    Attributes:
+        name: ``full``, ``quick`` or ``smoke``.
+        train_size: training images (class-balanced subset), or None for all.
+        test_size: test images (class-balanced subset), or None for all.
+        iteration_scale: factor on every iteration count of a policy (1 = the paper's).
+        eval_every: iterations between test evaluations.
+        batch_size: images per iteration (the paper's 100 in every profile).
+    """
+
+    name: str
+    train_size: int | None
+    test_size: int | None
+    iteration_scale: float
+    eval_every: int
+    batch_size: int = 100
+
+
+PROFILES: dict[str, Profile] = {
+    "full": Profile("full", None, None, 1.0, 1000),
+    "quick": Profile("quick", 5000, 500, 0.002, 10),
+    "smoke": Profile("smoke", 500, 200, 0.001, 10),
+}
+"""How much data and how many iterations a Table 1 replication uses.
+
+* ``full``: the paper's setting: all 50,000 training and 10,000 test images, the paper's iteration
+  budgets, a test evaluation every 1,000 iterations.
+* ``quick``: the same code path at 1/500 scale for a CPU (CI, the chapter's live run): a class-balanced
+  subset of 5,000 training and 500 test images, every iteration count (budgets, step sizes, milestones,
+  stage boundaries) divided by 500 (500 divides all of them, so each schedule is exactly the full-scale
+  one sampled every 500 iterations) and each per-iteration ``gamma`` raised to the power 500, a test
+  evaluation every 10 iterations. The five budgets become 140 + 50 + 50 + 140 + 84 = 464 iterations.
+  It shows that every policy runs its whole schedule; it cannot reproduce Table 1 or rank the policies.
+* ``smoke``: 1/1000 scale on 500 / 200 images, for the test suite only; the numbers mean nothing.
+
+``auto`` picks ``full`` on a CUDA device and ``quick`` otherwise. Run times: ``benchmarks/README.md``.
+"""
+
+
+def resolve_profile(name: str, device_type: str) -> Profile:
+    """The profile called ``name``; ``"auto"`` is ``full`` on ``"cuda"`` and ``quick`` elsewhere.
+
+    Raises:
+        ValueError: an unknown name (naming ``profile``).
+    """
+    return choose_profile(name, PROFILES, device_type)

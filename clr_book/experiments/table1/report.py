@@ -1,33 +1,131 @@
-"""Figures and tables of the Table 1 replication, drawn the same way for a live run and for results files.
+"""Results of the Table 1 replication: read them back, compare them with the paper, draw them.
 
+* :func:`load_results` reads every results file of a folder; :func:`paper_comparison` and
+  :func:`format_comparison` build the paper-vs-ours table; :func:`iterations_to_reach` reads a curve.
 * :func:`plot_policy_schedules`: the five LR policies over their own iteration budgets (log LR axis).
 * :func:`plot_accuracy_and_lr`: test accuracy against iterations with the LR under it on a shared x axis
-  (the analogue of Smith's Figure 1), for any set of records (:func:`clr_lib.experiments.run_policy`
-  or :func:`clr_lib.experiments.load_results`).
-* :func:`comparison_markdown`: the paper's Table 1 beside ours (:func:`paper_comparison` and
-  :func:`format_comparison`), with the caveat lines that say which data, profile and device produced it.
+  (the analogue of Smith's Figure 1), for any set of records (:func:`~clr_book.experiments.table1.run.run_policy`
+  or :func:`load_results`).
+* :func:`comparison_markdown`: the paper's Table 1 beside ours, with the caveat lines that say which
+  data, profile and device produced it.
 
-matplotlib's object-oriented API only (``Figure``/``Axes``, no global state besides creating the figure),
-imported inside the functions. Every figure labels its axes with units (iterations are mini-batch updates),
-carries a title and a legend.
+matplotlib's object-oriented API only, imported inside the functions. Every figure labels its axes with
+units (iterations are mini-batch updates), carries a title and a legend.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..plotting import RunCurves, color_for, plot_runs_with_lr
-from .policies import POLICIES
-from .results import format_comparison, paper_comparison
+from clr_lib.plotting import RunCurves, color_for, plot_runs_with_lr
+
+from ..records import first_reaching, read_records
+from .config import PAPER_TABLE_1, POLICIES, get_policy
+from .run import RESULT_SCHEMA
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["comparison_markdown", "plot_accuracy_and_lr", "plot_policy_schedules", "record_lr_curve"]
+__all__ = [
+    "comparison_markdown",
+    "format_comparison",
+    "iterations_to_reach",
+    "load_results",
+    "paper_comparison",
+    "plot_accuracy_and_lr",
+    "plot_policy_schedules",
+    "record_lr_curve",
+]
+
+_REQUIRED = ("policy", "profile", "curves", "final_test_accuracy", "timing", "environment", "provenance", "data", "schedule")
+
+
+def load_results(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every results file (``*.json`` with this module's ``schema``) in ``directory``, in Table 1 order.
+
+    Files of another schema are skipped; a file of this schema without the required keys raises.
+
+    Raises:
+        ValueError: ``directory`` does not exist, or a results file is incomplete.
+    """
+    records = read_records(directory, RESULT_SCHEMA, _REQUIRED)
+    order = {name: index for index, name in enumerate(POLICIES)}
+    return sorted(records, key=lambda r: (order.get(r["policy"], len(order)), r["profile"]["name"], r["provenance"]["seed"]))
+
+
+def iterations_to_reach(record: dict[str, Any], target_accuracy: float) -> int | None:
+    """The first evaluated iteration whose test accuracy is >= ``target_accuracy`` (a fraction), or None.
+
+    The resolution is the run's ``eval_every``.
+    """
+    curves = record["curves"]
+    reached = first_reaching(curves["iteration"], curves["test_accuracy"], target_accuracy)
+    return None if reached is None else int(reached)
+
+
+def paper_comparison(records: list[dict[str, Any]], target_accuracy: float | None = None) -> list[dict[str, Any]]:
+    """One row per record: the paper's Table 1 numbers beside ours.
+
+    Args:
+        records: from :func:`load_results`.
+        target_accuracy: fraction for the ``iterations_to_target`` column; default: the final accuracy
+            of our own ``fixed`` run of the same profile (the paper's question: how soon does a policy
+            match the fixed-LR baseline?), or None when there is none.
+
+    Returns:
+        Rows with keys ``policy``, ``profile``, ``paper_iterations``, ``paper_accuracy_percent``,
+        ``iterations``, ``accuracy_percent``, ``difference_points``, ``target_accuracy_percent``,
+        ``iterations_to_target``, ``train_seconds``, ``device``, ``data_source``.
+    """
+    fixed = {r["profile"]["name"]: r["final_test_accuracy"] for r in records if r["policy"] == "fixed"}
+    rows = []
+    for record in records:
+        paper = PAPER_TABLE_1.get(record["policy"], {})
+        target = target_accuracy if target_accuracy is not None else fixed.get(record["profile"]["name"])
+        accuracy = 100 * record["final_test_accuracy"]
+        paper_accuracy = paper.get("accuracy_percent")
+        rows.append({
+            "policy": record["policy"],
+            "profile": record["profile"]["name"],
+            "paper_iterations": paper.get("iterations"),
+            "paper_accuracy_percent": paper_accuracy,
+            "iterations": record["iterations"],
+            "accuracy_percent": accuracy,
+            "difference_points": None if paper_accuracy is None else accuracy - paper_accuracy,
+            "target_accuracy_percent": None if target is None else 100 * target,
+            "iterations_to_target": None if target is None else iterations_to_reach(record, target),
+            "train_seconds": record["timing"]["train_seconds"],
+            "device": record["environment"]["device"],
+            "data_source": record["data"]["source"],
+        })
+    return rows
+
+
+def format_comparison(rows: list[dict[str, Any]]) -> str:
+    """The rows of :func:`paper_comparison` as a Markdown table (accuracies in percent)."""
+
+    def cell(value: Any, spec: str = "") -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        return format(value, spec)
+
+    lines = [
+        "| policy | paper iterations | paper accuracy % | our iterations | our accuracy % | difference (points) | iterations to target |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['policy']} | {cell(row['paper_iterations'], ',')} | {cell(row['paper_accuracy_percent'], '.1f')} | "
+            f"{cell(row['iterations'], ',')} | {cell(row['accuracy_percent'], '.1f')} | {cell(row['difference_points'], '+.1f')} | "
+            f"{cell(row['iterations_to_target'], ',')} |"
+        )
+    return "\n".join(lines)
 
 
 def _new_axes(ax: "Axes | None", figsize: tuple[float, float]) -> "Axes":
@@ -44,7 +142,7 @@ def plot_policy_schedules(iteration_scale: float = 1.0, *, names: Sequence[str] 
     """Each policy's LR over its own budget at ``iteration_scale`` (1: the paper's), on a log LR axis.
 
     Args:
-        iteration_scale: see :meth:`clr_lib.experiments.Policy.schedule`.
+        iteration_scale: see :meth:`clr_book.experiments.table1.config.Policy.schedule`.
         names: policies to draw (default: all five, in Table 1 order).
         ax: where to draw (default: a new figure).
 
@@ -54,8 +152,6 @@ def plot_policy_schedules(iteration_scale: float = 1.0, *, names: Sequence[str] 
     Raises:
         ValueError: an unknown policy name or a bad ``iteration_scale``.
     """
-    from .policies import get_policy  # noqa: PLC0415
-
     chosen = [get_policy(name) for name in (names if names is not None else POLICIES)]
     ax = _new_axes(ax, (8.0, 3.4))
     for policy in chosen:

@@ -1,4 +1,4 @@
-"""clr_lib.models: the Caffe cifar10_full port (shapes, pooling, LRN, init, param groups) and ResNet-9."""
+"""clr_book.cifar.models: the Caffe cifar10_full port (shapes, pooling, LRN, init, param groups) and ResNet-9."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from clr_lib.models import CaffeCIFAR10Full, CaffeLRN, ResNet9, caffe_param_groups, count_parameters
+from clr_book.cifar.models import CaffeCIFAR10Full, CaffeLRN, ResNet9, caffe_param_groups, count_parameters
 
 
 def caffe_pooled_size(size: int, kernel: int, stride: int, pad: int = 0) -> int:
@@ -189,7 +189,7 @@ def test_resnet9_rejects_bad_widths():
 
 
 def test_resnet9_widths_double_at_each_stage_and_64_is_pages_network():
-    from clr_lib.models import resnet9_widths
+    from clr_book.cifar.models import resnet9_widths
 
     assert resnet9_widths() == (64, 128, 256, 512)
     assert resnet9_widths(8) == (8, 16, 32, 64)
@@ -198,14 +198,14 @@ def test_resnet9_widths_double_at_each_stage_and_64_is_pages_network():
 
 @pytest.mark.parametrize("bad", [0, -8, 8.0, True, "64"])
 def test_resnet9_widths_rejects_anything_but_a_positive_whole_number(bad):
-    from clr_lib.models import resnet9_widths
+    from clr_book.cifar.models import resnet9_widths
 
     with pytest.raises(ValueError, match="base_width"):
         resnet9_widths(bad)
 
 
 def test_resnet9_compute_grows_with_the_square_of_the_width():
-    from clr_lib.models import resnet9_widths
+    from clr_book.cifar.models import resnet9_widths
 
     # Convolution weights dominate the parameters and scale as width squared (batch norm and the
     # linear layer scale linearly), so doubling the width multiplies the count by nearly 4.

@@ -53,7 +53,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
@@ -236,7 +236,7 @@ def _with_source(data: CIFAR10, source: str) -> CIFAR10:
 
 def _say(verbose: bool, message: str) -> None:
     if verbose:
-        print(f"[clr_lib.data] {message}", flush=True)
+        print(f"[clr_book.cifar.data] {message}", flush=True)
 
 
 def _try_download(root: Path, verbose: bool) -> Path | None:
@@ -757,6 +757,8 @@ class DeviceBatches:
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64).to(self.device)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
+        self._order: torch.Tensor | None = None  # the training stream's permutation of this epoch
+        self._position = self.iterations_per_epoch  # index of the next batch in it (at the end: a new epoch)
 
     def __len__(self) -> int:
         """Batches per epoch (iterations per epoch)."""
@@ -799,16 +801,44 @@ class DeviceBatches:
     __iter__ = epoch
 
     def batches(self, num_iterations: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Exactly ``num_iterations`` batches, starting new epochs (reshuffled) as needed."""
+        """The next ``num_iterations`` batches of the training stream, starting new epochs (reshuffled) as needed.
+
+        The stream remembers where it is: a second call continues the epoch the first one left off
+        (unlike :meth:`epoch`, which always makes a whole new pass), and :meth:`state_dict` /
+        :meth:`load_state_dict` carry that position, with the generator, across a checkpoint.
+        """
+        import torch  # noqa: PLC0415
+
         if isinstance(num_iterations, bool) or not isinstance(num_iterations, int) or num_iterations < 0:
             raise ValueError(f"num_iterations must be a whole number of iterations >= 0, got {num_iterations!r}")
-        remaining = num_iterations
-        while remaining > 0:
-            for batch in self.epoch():
-                yield batch
-                remaining -= 1
-                if remaining == 0:
-                    return
+        for _ in range(num_iterations):
+            if self._position >= self.iterations_per_epoch:  # a new epoch: a fresh permutation
+                self._order = (torch.randperm(self.num_images, generator=self.generator, device=self.device)
+                               if self.shuffle else None)
+                self._position = 0
+            start = self._position * self.batch_size
+            stop = min(start + self.batch_size, self.num_images)
+            self._position += 1
+            yield self._batch(slice(start, stop) if self._order is None else self._order[start:stop])
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where :meth:`batches` is: the generator's state, this epoch's order and the next batch's index."""
+        return {"generator": self.generator.get_state(), "position": self._position,
+                "order": None if self._order is None else self._order.cpu().clone(), "num_images": self.num_images,
+                "batch_size": self.batch_size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the stream from ``state`` (from :meth:`state_dict` of a stream over the same split).
+
+        Raises:
+            ValueError: a state of a stream with another number of images or batch size.
+        """
+        if (state["num_images"], state["batch_size"]) != (self.num_images, self.batch_size):
+            raise ValueError(f"state is of a stream of {state['num_images']} images in batches of "
+                             f"{state['batch_size']}, this one has {self.num_images} in batches of {self.batch_size}")
+        self.generator.set_state(state["generator"])
+        self._position = state["position"]
+        self._order = None if state["order"] is None else state["order"].to(self.device)
 
     def __repr__(self) -> str:
         return (

@@ -141,7 +141,7 @@ def caffe_param_groups(model: CaffeCIFAR10Full, base_weight_decay: float = 0.004
     Parameters with equal ``(lr_mult, decay_mult)`` share a group; each group has
     ``weight_decay = base_weight_decay * decay_mult`` and keys ``lr_mult``, ``decay_mult`` and
     ``param_names``. The LR of a group must be ``lr_mult`` times the schedule's value, which
-    :func:`clr_lib.train.train` does (via :func:`clr_lib.train.group_schedules`). The groups, in order:
+    :func:`clr_book.cifar.train.train` does (via :func:`clr_book.cifar.train.group_schedules`). The groups, in order:
 
     ========================================  ========  ==========  ============
     parameters                                lr_mult   decay_mult  weight_decay
@@ -231,7 +231,7 @@ class ResNet9(nn.Module):
     With the default widths ``(64, 128, 256, 512)`` it has **6,573,120** parameters: convolutions 6,563,520
     (no biases), batch-norm scales and shifts 4,480, the linear layer 5,120 (``tests/test_models.py`` pins
     the number). Smaller widths give a net cheap enough for CPU tests. Use standard normalisation and
-    crop + flip augmentation with it. Pass ``channels_last`` to :func:`clr_lib.train.train` for speed.
+    crop + flip augmentation with it. Pass ``channels_last`` to :func:`clr_book.cifar.train.train` for speed.
 
     Args:
         num_classes: outputs.

@@ -1,4 +1,4 @@
-"""clr_lib.train: the loop steps the schedule per iteration, evaluates on cadence, is deterministic on CPU."""
+"""clr_book.cifar.train: the loop steps the schedule per iteration, evaluates on cadence, is deterministic on CPU."""
 
 from __future__ import annotations
 
@@ -10,17 +10,10 @@ import torch
 from torch import nn
 
 import clr_lib
-from clr_lib.data import make_synthetic_cifar10, to_device
-from clr_lib.models import CaffeCIFAR10Full, ResNet9, caffe_param_groups, resnet9_widths
-from clr_lib.train import (
-    ScaledSchedule,
-    TrainResult,
-    autocast_dtype_for,
-    evaluate,
-    group_schedules,
-    resolve_amp_dtype,
-    train,
-)
+from clr_book.cifar.data import make_synthetic_cifar10, to_device
+from clr_book.cifar.models import CaffeCIFAR10Full, ResNet9, caffe_param_groups, resnet9_widths
+from clr_book.cifar.precision import autocast_dtype_for, resolve_amp_dtype
+from clr_book.cifar.train import TrainResult, TrainStep, evaluate, group_schedules, train
 
 
 @pytest.fixture(scope="module")
@@ -162,17 +155,13 @@ def test_bad_arguments_raise_naming_the_parameter(tiny_data, kwargs, message):
         _quick_train(tiny_data, **kwargs)
 
 
-def test_scaled_schedule_and_group_schedules():
+def test_group_schedules_scale_by_each_groups_lr_mult():
     base = clr_lib.cyclic(0.001, 0.006, 2000)
-    scaled = ScaledSchedule(base, 2)
-    assert scaled(2000) == pytest.approx(0.012) and repr(scaled) == f"2.0 * {base!r}"
-    np.testing.assert_allclose(scaled(np.arange(5)), 2 * base(np.arange(5)))
-    assert ScaledSchedule(clr_lib.one_cycle(0.1, total_steps=10), 2).total_steps == 10
     optimizer = torch.optim.SGD(caffe_param_groups(CaffeCIFAR10Full()), lr=0.1)
     schedules = group_schedules(optimizer, base)
-    assert schedules[0] is base and [getattr(s, "factor", 1.0) for s in schedules] == [1.0, 2.0, 1.0, 2.0]
-    with pytest.raises(ValueError, match="factor"):
-        ScaledSchedule(base, -1)
+    assert schedules[0] is base and schedules[2] is base  # lr_mult 1: the schedule itself
+    assert [float(s(2000)) for s in schedules] == pytest.approx([0.006, 0.012, 0.006, 0.012])
+    assert repr(schedules[1]) == f"2.0 * {base!r}"
 
 
 def test_resolve_amp_dtype_spellings():
@@ -216,7 +205,7 @@ def test_cumulative_train_seconds_has_one_rising_value_per_evaluation_and_ends_a
 def test_evaluation_time_is_not_counted_as_training_time(tiny_data, monkeypatch):
     import time
 
-    import clr_lib.train as train_module
+    import clr_book.cifar.train as train_module
 
     real_evaluate = train_module.evaluate
 
@@ -257,10 +246,10 @@ def test_train_step_uses_torchs_label_smoothed_cross_entropy():
     model = nn.Linear(4, 3)
     images, labels = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
     expected = torch.nn.functional.cross_entropy(model(images), labels, label_smoothing=0.2)
-    step = clr_lib.train.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", label_smoothing=0.2)
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", label_smoothing=0.2)
     assert step(images, labels).item() == pytest.approx(expected.item())
     with pytest.raises(ValueError, match="label_smoothing"):
-        clr_lib.train.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", label_smoothing=1.0)
+        TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), device="cpu", label_smoothing=1.0)
 
 
 def test_test_time_flip_averages_the_logits_of_each_image_and_its_mirror(tiny_data):

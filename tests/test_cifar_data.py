@@ -1,4 +1,4 @@
-"""clr_lib.data: finding, decoding and caching CIFAR-10, the stand-in, and device-resident batches."""
+"""clr_book.cifar.data: finding, decoding and caching CIFAR-10, the stand-in, and device-resident batches."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from clr_lib import data as data_module
-from clr_lib.data import (
+from clr_book.cifar import data as data_module
+from clr_book.cifar.data import (
     CIFAR10,
     CIFAR10_CLASSES,
     Augmentation,

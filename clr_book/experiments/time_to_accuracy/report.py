@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..plotting import SCHEDULE_COLORS, RunCurves, plot_runs_with_lr
-from .equal_budget import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
-from .records import first_reaching, read_records
-from .time_to_accuracy import SCHEMA
+from clr_lib.plotting import SCHEDULE_COLORS, RunCurves, plot_runs_with_lr
+
+from ..records import first_reaching, read_records
+from .config import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
+from .run import SCHEMA
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

@@ -1,41 +1,30 @@
-"""Results files and run profiles, the parts every experiment shares.
+"""Results files, the part every experiment shares.
 
 * :func:`write_record` writes a record as JSON atomically (a reader sees the old file or the whole new
-  one, never half of it);
+  one, never half of it; two writers never share a temporary file);
 * :func:`read_records` reads back every record of one schema in a folder;
-* :func:`first_reaching` finds where a curve first reaches a target accuracy;
-* :func:`choose_profile` resolves ``"auto"`` (``full`` on CUDA, ``quick`` elsewhere) or a profile name.
+* :func:`first_reaching` finds where a curve first reaches a target accuracy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-__all__ = ["choose_profile", "first_reaching", "read_records", "write_record"]
-
-ProfileT = TypeVar("ProfileT")
-
-
-def choose_profile(name: str, profiles: Mapping[str, ProfileT], device_type: str) -> ProfileT:
-    """``profiles[name]``; ``"auto"`` is ``profiles["full"]`` on ``"cuda"`` and ``profiles["quick"]`` elsewhere.
-
-    Raises:
-        ValueError: an unknown name (naming ``profile`` and the choices).
-    """
-    if name == "auto":
-        return profiles["full" if device_type == "cuda" else "quick"]
-    if name not in profiles:
-        raise ValueError(f"profile must be 'auto' or one of {', '.join(map(repr, profiles))}, got {name!r}")
-    return profiles[name]
+__all__ = ["first_reaching", "read_records", "write_record"]
 
 
 def write_record(record: Mapping[str, Any], path: str | os.PathLike[str], *, strict: bool = False) -> Path:
-    """Write ``record`` as indented JSON to ``path`` (folders created) via a ``.partial`` file and ``os.replace``.
+    """Write ``record`` as indented JSON to ``path`` (folders created), atomically.
+
+    The JSON goes to a temporary file with a unique name in the same folder, which then replaces
+    ``path`` (``os.replace``): a reader, or a process killed mid-write, sees the old file or the new
+    one, and concurrent writers never share a temporary file.
 
     Args:
         strict: refuse NaN and infinities (``ValueError``), so that the file is standard JSON; the
@@ -46,9 +35,17 @@ def write_record(record: Mapping[str, Any], path: str | os.PathLike[str], *, str
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".partial")
-    partial.write_text(json.dumps(record, indent=1, allow_nan=not strict) + "\n", encoding="utf-8")
-    os.replace(partial, target)
+    text = json.dumps(record, indent=1, allow_nan=not strict) + "\n"
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp makes it owner-only; a results file is for everyone to read
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return target
 
 

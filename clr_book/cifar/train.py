@@ -1,146 +1,96 @@
-"""A compact, fast training loop driven by a clr_lib schedule, one scheduler step per iteration.
+"""The training loop of the CIFAR-10 chapters: one skeleton, a pluggable step, checkpoints that resume.
 
-:func:`train` runs ``iterations`` optimizer steps on device-resident data, steps a
-:class:`clr_lib.ScheduleLR` after each one, evaluates test accuracy and loss every ``eval_every``
-iterations and at the end, and returns a :class:`TrainResult` with the curves and the wall time split
-into training and evaluation.
+:func:`train` runs ``iterations`` optimizer steps on device-resident data, evaluates test accuracy and
+loss every ``eval_every`` iterations and at the end, and returns a :class:`TrainResult` with the curves
+and the wall time split into training and evaluation. What one iteration does is the *step*'s job:
+
+* :class:`EagerStep` (``step="eager"``, the default): :class:`TrainStep` (forward under autocast, mean
+  cross-entropy, backward, ``optimizer.step()``), then one ``step()`` of a :class:`clr_lib.ScheduleLR`
+  that writes ``lr_mult * lr_schedule(i)`` into each param group;
+* :class:`clr_book.cifar.graphed.TensorLRStep` (``step="tensor_lr"`` or ``"cuda_graph"``): the LR in
+  a device tensor and the SGD update written with ``torch._foreach_*``, so the whole iteration can be
+  captured in a CUDA graph.
 
 Written for the GPU, tested on the CPU:
 
 * no host synchronisation per iteration: the training loss is summed on the device and read once per
-  evaluation; batches are shuffled, gathered and augmented on the device (:mod:`clr_lib.data`); the LR
-  is written into the param groups as a Python float (no tensor copy);
+  evaluation; batches are shuffled, gathered and augmented on the device (:mod:`clr_book.cifar.data`);
 * CUDA is synchronised before every clock reading, so ``train_seconds`` is GPU time, not launch time;
-* optional ``torch.compile`` (``compile=True`` or a mode such as ``"max-autotune-no-cudagraphs"``;
-  ``"reduce-overhead"`` captures forward and backward in CUDA graphs), bf16/fp16 autocast (fp16 with a
-  gradient scaler on CUDA, which synchronises once per step to check for overflow; prefer bf16), and
-  channels_last batches and weights;
+* optional ``torch.compile``, bf16/fp16 autocast (fp16 with a gradient scaler on CUDA, which
+  synchronises once per step to check for overflow; prefer bf16), and channels_last batches and weights;
 * evaluation in large batches under ``torch.inference_mode`` with ``model.eval()``, then back to train mode.
 
-On the CPU the loop is deterministic for a given ``seed`` (same curves, bit for bit). The CUDA path is
-only taken when a CUDA device is passed.
+**Resuming.** With a :class:`clr_book.checkpoint.Checkpoint`, the loop saves its whole state every
+``checkpoint.every_seconds`` and when SIGINT or SIGTERM arrives (then raises
+:class:`clr_book.checkpoint.RunInterrupted`), and a finished run saves its end state too. Calling
+:func:`train` again with the same checkpoint continues from the saved iteration: the model, the
+optimizer and scheduler (or the tensor step's momentum buffers), the gradient scaler, every random
+generator (torch CPU and CUDA, numpy, Python), the data stream's generator and position in its epoch,
+the curves so far and the elapsed times are restored, so on the CPU the curves and final parameters
+equal an uninterrupted run's bit for bit.
 
-On 2-core CI-class machines (AMD EPYC, torch 2.14), Caffe net, batch 100, fp32, channels_last is
-faster than NCHW (oneDNN's NCHW max-pool and convolution backward are slow), so the experiments use it
-on the CPU: 50 against 125 ms per iteration on one host (2026-11-22), 104 against 155 ms on another
-(2026-12-01; see ``benchmarks/README.md``). ``torch.compile`` works on the CPU but costs about a minute
-of compilation. ``benchmarks/bench_training.py`` prints the figures for the machine it runs on.
+On the CPU the loop is deterministic for a given ``seed``. CPU speeds of the set-ups the chapters use
+are in ``benchmarks/README.md`` (``benchmarks/bench_training.py`` measures them).
 """
 
 from __future__ import annotations
 
-import math
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import require_positive_int
+from clr_lib import ScheduleLR
+from clr_lib._validation import require_positive_int
+from clr_lib.schedules import scaled
+
+from ..checkpoint import Checkpoint
 from .data import CIFAR10, Augmentation, DeviceBatches, to_device
-from .torch_adapters import ScheduleLR
+from .graphed import TensorLRStep
+from .precision import dtype_name, resolve_amp_dtype, resolve_compile
 
 __all__ = [
-    "COMPILE_MODES",
-    "ScaledSchedule",
+    "STEPS",
+    "EagerStep",
+    "Step",
     "TrainResult",
     "TrainStep",
-    "autocast_dtype_for",
     "evaluate",
     "group_schedules",
-    "resolve_amp_dtype",
+    "resolve_label_smoothing",
     "train",
 ]
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 ScheduleLike = Callable[[int], float]
 
-
-class ScaledSchedule:
-    """``factor * schedule(iteration)``: a schedule for a param group with Caffe's ``lr_mult``.
-
-    Vectorised like the schedule it wraps; keeps its ``total_steps``; ``repr`` reads ``2.0 * cyclic(...)``.
-    """
-
-    def __init__(self, schedule: ScheduleLike, factor: float) -> None:
-        if not callable(schedule):
-            raise ValueError(f"schedule must be callable (iteration -> lr), got {schedule!r}")
-        if not isinstance(factor, (int, float)) or not 0 <= factor < math.inf:
-            raise ValueError(f"factor must be a finite number >= 0, got {factor!r}")
-        self.schedule = schedule
-        self.factor = float(factor)
-        self.total_steps = getattr(schedule, "total_steps", None)
-
-    def __call__(self, iteration: Any) -> Any:
-        return self.factor * self.schedule(iteration)
-
-    def __repr__(self) -> str:
-        return f"{self.factor!r} * {self.schedule!r}"
+STEPS = ("eager", "tensor_lr", "cuda_graph")
+"""The steps :func:`train` can plug in (see the module docstring)."""
 
 
 def group_schedules(optimizer: torch.optim.Optimizer, schedule: ScheduleLike) -> list[ScheduleLike]:
     """One schedule per param group: ``schedule`` scaled by the group's ``lr_mult`` (default 1).
 
     Pass the result to :class:`clr_lib.ScheduleLR` so that, as in Caffe, a group with ``lr_mult=2``
-    (the Caffe net's biases) gets twice the scheduled LR at every iteration.
+    (the Caffe net's biases) gets twice the scheduled LR at every iteration
+    (:func:`clr_lib.schedules.scaled`).
     """
-    schedules: list[ScheduleLike] = []
-    for group in optimizer.param_groups:
-        factor = group.get("lr_mult", 1.0)
-        schedules.append(schedule if factor == 1 else ScaledSchedule(schedule, factor))
-    return schedules
+    return [schedule if group.get("lr_mult", 1.0) == 1 else scaled(schedule, group["lr_mult"])
+            for group in optimizer.param_groups]
 
 
-def resolve_amp_dtype(amp_dtype: torch.dtype | str | None) -> torch.dtype | None:
-    """``None``/``"none"`` -> None; ``"bf16"``/``"bfloat16"``/``torch.bfloat16`` and the fp16 spellings -> the dtype.
+def resolve_label_smoothing(label_smoothing: float) -> float:
+    """``label_smoothing`` as a float in [0, 1).
 
     Raises:
-        ValueError: anything else.
+        ValueError: anything else (naming ``label_smoothing``).
     """
-    aliases = {"none": None, "fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-               "fp16": torch.float16, "float16": torch.float16, "half": torch.float16}
-    if amp_dtype is None or amp_dtype in (torch.bfloat16, torch.float16):
-        return amp_dtype
-    if isinstance(amp_dtype, str) and amp_dtype.lower() in aliases:
-        return aliases[amp_dtype.lower()]
-    raise ValueError(f"amp_dtype must be None, 'bf16' or 'fp16' (or the torch dtypes), got {amp_dtype!r}")
-
-
-def autocast_dtype_for(amp_dtype: torch.dtype | str | None, device: str | torch.device) -> torch.dtype | None:
-    """The autocast dtype to train with on ``device``; ``"auto"`` picks by hardware.
-
-    ``"auto"``: bfloat16 on a CUDA GPU that computes in bf16 natively (compute capability 8.0 or newer:
-    A100, L4, H100, RTX 30xx and later); float16, with :func:`train`'s gradient scaler, on older CUDA GPUs
-    (V100, and the T4 of Colab's free tier), where bf16 is emulated or unsupported; full precision (None)
-    on the CPU. Any other value is :func:`resolve_amp_dtype`'s, whatever the device.
-
-    Raises:
-        ValueError: a value :func:`resolve_amp_dtype` rejects (other than ``"auto"``).
-    """
-    if not (isinstance(amp_dtype, str) and amp_dtype.lower() == "auto"):
-        return resolve_amp_dtype(amp_dtype)
-    device = torch.device(device)
-    if device.type != "cuda":
-        return None
-    major, _ = torch.cuda.get_device_capability(device)
-    return torch.bfloat16 if major >= 8 else torch.float16
-
-
-def _resolve_compile(compile: bool | str) -> str | None:
-    if compile is False or compile is None or compile == "none":
-        return None
-    if compile is True:
-        return "default"
-    if compile in COMPILE_MODES:
-        return compile
-    raise ValueError(f"compile must be a bool or one of {', '.join(map(repr, COMPILE_MODES))}, got {compile!r}")
-
-
-def _resolve_label_smoothing(label_smoothing: float) -> float:
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing < 1:
         raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
     return float(label_smoothing)
@@ -157,8 +107,9 @@ class TrainStep:
         model: the network, already on its device.
         optimizer: built on the model's parameters.
         device: the model's device.
-        amp_dtype: autocast dtype (see :func:`resolve_amp_dtype`), or None for full precision.
-        compile: False, True (``torch.compile`` default mode) or a mode name from :data:`COMPILE_MODES`.
+        amp_dtype: autocast dtype (see :func:`clr_book.cifar.precision.resolve_amp_dtype`), or None for full precision.
+        compile: False, True (``torch.compile`` default mode) or a mode name from
+            :data:`clr_book.cifar.precision.COMPILE_MODES`.
         label_smoothing: cross-entropy against ``(1 - eps) * one_hot + eps / classes`` (torch's
             ``label_smoothing``), in [0, 1); 0 is plain cross-entropy.
     """
@@ -173,12 +124,12 @@ class TrainStep:
         compile: bool | str = False,
         label_smoothing: float = 0.0,
     ) -> None:
-        self.label_smoothing = _resolve_label_smoothing(label_smoothing)
+        self.label_smoothing = resolve_label_smoothing(label_smoothing)
         self.model = model
         self.optimizer = optimizer
         self.device = torch.device(device)
         self.amp_dtype = resolve_amp_dtype(amp_dtype)
-        mode = _resolve_compile(compile)
+        mode = resolve_compile(compile)
         self.forward = model if mode is None else torch.compile(model, mode=None if mode == "default" else mode)
         use_scaler = self.amp_dtype is torch.float16 and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
@@ -200,6 +151,74 @@ class TrainStep:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         return loss.detach()
+
+
+class Step(Protocol):
+    """What :func:`train` needs of one iteration's work (:class:`EagerStep`, ``TensorLRStep``)."""
+
+    name: str
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    amp_dtype: torch.dtype | None
+
+    def __call__(self, index: int, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Train iteration ``index`` on the batch; return the detached loss (a device tensor)."""
+
+    def lr(self, index: int) -> float:
+        """The base LR (``lr_mult`` 1) that iteration ``index`` uses."""
+
+    def advance(self) -> None:
+        """Move to the next iteration (not called after the last)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class EagerStep:
+    """:class:`TrainStep` plus a :class:`clr_lib.ScheduleLR` stepped once per iteration.
+
+    Args:
+        model, optimizer, device, amp_dtype, compile, label_smoothing: as in :class:`TrainStep`.
+        lr_schedule: the LR of each iteration for ``lr_mult`` 1 (see :func:`group_schedules`).
+        momentum_schedule: optional momentum (or Adam's beta1) of each iteration.
+    """
+
+    name = "eager"
+
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, lr_schedule: ScheduleLike,
+        momentum_schedule: ScheduleLike | None = None, *, device: torch.device,
+        amp_dtype: torch.dtype | None = None, compile: bool | str = False, label_smoothing: float = 0.0,
+    ) -> None:
+        self.optimizer = optimizer
+        self.scheduler = ScheduleLR(optimizer, group_schedules(optimizer, lr_schedule), momentum_schedule)
+        self.train_step = TrainStep(model, optimizer, device=device, amp_dtype=amp_dtype, compile=compile,
+                                    label_smoothing=label_smoothing)
+        self.forward = self.train_step.forward
+        self.amp_dtype = self.train_step.amp_dtype
+
+    def __call__(self, index: int, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.train_step(images, labels)
+
+    def lr(self, index: int) -> float:
+        group = self.optimizer.param_groups[0]
+        lr = group["lr"]
+        lr = float(lr.item()) if isinstance(lr, torch.Tensor) else float(lr)
+        return lr / group.get("lr_mult", 1.0)
+
+    def advance(self) -> None:
+        self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        scaler = self.train_step.scaler
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": None if scaler is None else scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.train_step.scaler is not None and state["scaler"] is not None:
+            self.train_step.scaler.load_state_dict(state["scaler"])
 
 
 def evaluate(
@@ -271,6 +290,8 @@ class TrainResult:
             (seconds; evaluations and set-up excluded; CUDA synchronised before each clock reading),
             so ``cumulative_train_seconds[-1] == train_seconds``. The x axis of time-to-accuracy
             curves. 0 at point 0. Not part of :meth:`curves` (whose keys are fixed); in :meth:`to_dict`.
+        resumed_at: the iterations at which this run was resumed from a checkpoint (empty: never
+            interrupted). The results do not depend on it; the wall times do.
     """
 
     iteration: list[int]
@@ -289,6 +310,7 @@ class TrainResult:
     momentum_schedule: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     cumulative_train_seconds: list[float] = field(default_factory=list)
+    resumed_at: list[int] = field(default_factory=list)
 
     @property
     def final_test_accuracy(self) -> float:
@@ -331,11 +353,17 @@ class TrainResult:
         return out
 
 
-def _base_lr(optimizer: torch.optim.Optimizer) -> float:
-    group = optimizer.param_groups[0]
-    lr = group["lr"]
-    lr = float(lr.item()) if isinstance(lr, torch.Tensor) else float(lr)
-    return lr / group.get("lr_mult", 1.0)
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}
+
+
+def _restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state["cuda"] is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def train(
@@ -355,37 +383,43 @@ def train(
     amp_dtype: torch.dtype | str | None = None,
     channels_last: bool = False,
     compile: bool | str = False,
+    step: str = "eager",
     seed: int = 0,
     eval_at_start: bool = False,
     progress: bool = False,
     label_smoothing: float = 0.0,
     test_time_flip: bool = False,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``iterations`` optimizer steps with ``lr_schedule``, evaluating as it goes.
 
     Each iteration is one batch of ``batch_size`` training images: forward, mean cross-entropy,
-    backward, ``optimizer.step()``, then one ``scheduler.step()`` of a :class:`clr_lib.ScheduleLR` that
-    writes ``lr_mult * lr_schedule(i)`` into each param group (``lr_mult`` from the group, default 1;
-    see :func:`clr_lib.models.caffe_param_groups`). The scheduler is not stepped after the last
-    iteration, so a schedule with ``total_steps == iterations`` is used to its end and no further.
+    backward, the optimizer update with ``lr_mult * lr_schedule(i)`` in each param group (``lr_mult``
+    from the group, default 1; see :func:`clr_book.cifar.models.caffe_param_groups`). The schedule is
+    not advanced after the last iteration, so a schedule with ``total_steps == iterations`` is used to
+    its end and no further.
 
     Args:
         model: the network (moved to ``device``, and to channels_last if asked).
         optimizer: built on ``model``'s parameters (its LR values are overwritten by the schedule).
         lr_schedule: a clr_lib schedule (or any ``iteration -> lr`` callable), iterations 0-based.
-        data: a :class:`clr_lib.data.CIFAR10` (put on the device here with ``normalization``,
+        data: a :class:`clr_book.cifar.data.CIFAR10` (put on the device here with ``normalization``,
             ``augmentation``, ``seed``) or a ``(train, test)`` pair of :class:`DeviceBatches`.
         iterations: optimizer steps to take, >= 1.
         batch_size: training images per iteration, >= 1 (must equal the train batches' when passing a pair).
         eval_every: iterations between evaluations, >= 1; the last iteration is always evaluated.
-        momentum_schedule: optional schedule for SGD's momentum (or Adam's beta1), per iteration.
+        momentum_schedule: optional schedule for SGD's momentum (or Adam's beta1), per iteration
+            (eager step only).
         device: where to train; the CUDA path (synchronisation, grad scaler) is taken only for CUDA.
-        normalization: see :class:`clr_lib.data.Normalization` (``"mean_image"`` is Caffe's).
+        normalization: see :class:`clr_book.cifar.data.Normalization` (``"mean_image"`` is Caffe's).
         augmentation: on-device augmentation of training batches, or None.
         eval_batch_size: test images per evaluation batch.
         amp_dtype: None, ``"bf16"`` or ``"fp16"`` autocast.
         channels_last: channels_last weights and batches.
-        compile: ``torch.compile`` the model: False, True or a mode from :data:`COMPILE_MODES`.
+        compile: ``torch.compile`` the model (eager step only): False, True or a mode from
+            :data:`clr_book.cifar.precision.COMPILE_MODES`.
+        step: ``"eager"`` (:class:`EagerStep`), ``"tensor_lr"`` or ``"cuda_graph"``
+            (:class:`clr_book.cifar.graphed.TensorLRStep`, plain SGD only).
         seed: seeds torch's global RNG and the data stream's generator (shuffling, augmentation). The
             model's initialisation is the caller's: seed before building it.
         eval_at_start: also evaluate before the first iteration (point 0).
@@ -393,14 +427,17 @@ def train(
         label_smoothing: see :class:`TrainStep` (0: plain cross-entropy). The test loss is always plain
             cross-entropy.
         test_time_flip: evaluate with flip test-time augmentation (see :func:`evaluate`).
+        checkpoint: save and resume the run's state there (see the module docstring); None: no checkpoints.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
         ValueError: a non-positive ``iterations``, ``batch_size``, ``eval_every`` or ``eval_batch_size``;
-            a schedule shorter than ``iterations``; an unknown ``amp_dtype``, ``compile`` or ``normalization``;
-            ``label_smoothing`` outside [0, 1).
+            a schedule shorter than ``iterations``; an unknown ``amp_dtype``, ``compile``, ``step`` or
+            ``normalization``; ``label_smoothing`` outside [0, 1); an option the chosen step lacks; a
+            checkpoint made with other settings.
+        clr_book.checkpoint.RunInterrupted: SIGINT or SIGTERM arrived (the checkpoint was saved first).
     """
     require_positive_int("iterations", iterations)
     require_positive_int("batch_size", batch_size, unit="images")
@@ -409,9 +446,15 @@ def train(
     ends = [getattr(s, "total_steps", None) for s in (lr_schedule, momentum_schedule) if s is not None]
     if any(end is not None and end < iterations for end in ends):
         raise ValueError(f"iterations={iterations} is longer than the schedule (total_steps={min(e for e in ends if e)})")
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {', '.join(map(repr, STEPS))}, got {step!r}")
     dtype = resolve_amp_dtype(amp_dtype)
-    _resolve_compile(compile)
-    _resolve_label_smoothing(label_smoothing)
+    compile_mode = resolve_compile(compile)
+    resolve_label_smoothing(label_smoothing)
+    if step != "eager" and (compile_mode is not None or momentum_schedule is not None or label_smoothing):
+        raise ValueError(f"step={step!r} supports no compile, momentum_schedule or label_smoothing; "
+                         f"got compile={compile!r}, momentum_schedule={momentum_schedule!r}, "
+                         f"label_smoothing={label_smoothing!r}")
     started = time.perf_counter()
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -427,56 +470,90 @@ def train(
         train_batches, test_batches = data
         if train_batches.batch_size != batch_size:
             raise ValueError(f"batch_size={batch_size} differs from the training batches' {train_batches.batch_size}")
-    scheduler = ScheduleLR(optimizer, group_schedules(optimizer, lr_schedule), momentum_schedule)
-    step = TrainStep(model, optimizer, device=device, amp_dtype=dtype, compile=compile, label_smoothing=label_smoothing)
+    runner: Step
+    if step == "eager":
+        runner = EagerStep(model, optimizer, lr_schedule, momentum_schedule, device=device, amp_dtype=dtype,
+                           compile=compile, label_smoothing=label_smoothing)
+    else:
+        runner = TensorLRStep(model, optimizer, lr_schedule, iterations, device=device, batch_size=batch_size,
+                              amp_dtype=dtype, channels_last=channels_last, cuda_graph=step == "cuda_graph")
+
     def synchronize() -> None:
         if device.type == "cuda":  # the only CUDA-specific line of the loop: clocks must see finished work
             torch.cuda.synchronize(device)
 
     points: dict[str, list] = {"iteration": [], "test_accuracy": [], "test_loss": [], "train_loss": [], "lr": []}
-    timing = {"train": 0.0, "eval": 0.0}
+    timing = {"train": 0.0, "eval": 0.0, "setup": 0.0}
     cumulative_train_seconds: list[float] = []
+    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+    losses = 0
+    start = 0
+    resumed_at: list[int] = []
 
     def record(done: int, train_loss: float | None, lr: float) -> None:
         before = time.perf_counter()
-        accuracy, test_loss = evaluate(step.forward, test_batches, model=model, amp_dtype=dtype,
+        accuracy, test_loss = evaluate(runner.forward, test_batches, model=model, amp_dtype=dtype,
                                        test_time_flip=test_time_flip)
         timing["eval"] += time.perf_counter() - before
         cumulative_train_seconds.append(timing["train"])
         for key, value in zip(points, (done, accuracy, test_loss, train_loss, lr)):
             points[key].append(value)
 
+    def state(done: int) -> dict[str, Any]:
+        return {"iteration": done, "model": model.state_dict(), "step": runner.state_dict(),
+                "data": train_batches.state_dict(), "rng": _rng_state(device), "points": points,
+                "cumulative_train_seconds": cumulative_train_seconds, "timing": dict(timing),
+                "loss_sum": loss_sum.detach().cpu().clone(), "losses": losses, "resumed_at": resumed_at}
+
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        runner.load_state_dict(saved["step"])
+        train_batches.load_state_dict(saved["data"])
+        _restore_rng(saved["rng"])
+        points = saved["points"]
+        cumulative_train_seconds = saved["cumulative_train_seconds"]
+        timing = dict(saved["timing"])
+        loss_sum.copy_(saved["loss_sum"])
+        losses = saved["losses"]
+        start = saved["iteration"]
+        resumed_at = [*saved["resumed_at"], start]
+
     synchronize()
-    setup_seconds = time.perf_counter() - started
-    if eval_at_start:
-        record(0, None, _base_lr(optimizer))
+    timing["setup"] += time.perf_counter() - started
+    if eval_at_start and start == 0:
+        record(0, None, runner.lr(0))
 
     bar = None
     if progress:
         from tqdm.auto import tqdm  # noqa: PLC0415
 
-        bar = tqdm(total=iterations, unit="it", file=sys.stderr, desc="train")
-    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
-    losses = 0
-    segment_start = time.perf_counter()
-    for index, (images, labels) in enumerate(train_batches.batches(iterations)):
-        loss_sum += step(images, labels)
-        losses += 1
-        done = index + 1
-        if done % eval_every == 0 or done == iterations:
-            lr = _base_lr(optimizer)  # the LR this update used (the scheduler has not stepped yet)
-            synchronize()
-            timing["train"] += time.perf_counter() - segment_start
-            train_loss = loss_sum.item() / losses  # the one host read of the training loss per segment
-            loss_sum.zero_()
-            losses = 0
-            record(done, train_loss, lr)
-            if bar is not None:
-                bar.update(done - bar.n)
-                bar.set_postfix(test_acc=f"{points['test_accuracy'][-1]:.4f}", train_loss=f"{train_loss:.3f}")
-            segment_start = time.perf_counter()
-        if done < iterations:
-            scheduler.step()
+        bar = tqdm(total=iterations, initial=start, unit="it", file=sys.stderr, desc=f"train ({runner.name})")
+    guard = checkpoint.guard() if checkpoint is not None else _no_guard()
+    with guard:
+        segment_start = time.perf_counter()
+        for index, (images, labels) in zip(range(start, iterations), train_batches.batches(iterations - start)):
+            loss_sum += runner(index, images, labels)
+            losses += 1
+            done = index + 1
+            if done % eval_every == 0 or done == iterations:
+                synchronize()
+                timing["train"] += time.perf_counter() - segment_start
+                train_loss = loss_sum.item() / losses  # the one host read of the training loss per segment
+                loss_sum.zero_()
+                losses = 0
+                record(done, train_loss, runner.lr(index))
+                if bar is not None:
+                    bar.update(done - bar.n)
+                    bar.set_postfix(test_acc=f"{points['test_accuracy'][-1]:.4f}", train_loss=f"{train_loss:.3f}")
+                segment_start = time.perf_counter()
+            if done < iterations:
+                runner.advance()
+            if checkpoint is not None and (done == iterations or checkpoint.due()):
+                synchronize()
+                timing["train"] += time.perf_counter() - segment_start
+                checkpoint.save(state(done))
+                segment_start = time.perf_counter()
     if bar is not None:
         bar.close()
 
@@ -484,7 +561,7 @@ def train(
         **points,
         train_seconds=timing["train"],
         eval_seconds=timing["eval"],
-        setup_seconds=setup_seconds,
+        setup_seconds=timing["setup"],
         iterations=iterations,
         batch_size=batch_size,
         iterations_per_epoch=train_batches.iterations_per_epoch,
@@ -495,10 +572,19 @@ def train(
             "eval_every": eval_every, "eval_batch_size": eval_batch_size, "train_images": train_batches.num_images,
             "test_images": test_batches.num_images, "normalization": train_batches.normalization.mode,
             "augmentation": None if train_batches.augmentation is None else asdict(train_batches.augmentation),
-            "amp_dtype": None if dtype is None else str(dtype).replace("torch.", ""),
-            "channels_last": channels_last, "compile": _resolve_compile(compile), "seed": seed,
+            "amp_dtype": dtype_name(dtype), "channels_last": channels_last, "compile": compile_mode,
+            "step": runner.name, "seed": seed,
             "lr_mults": [group.get("lr_mult", 1.0) for group in optimizer.param_groups],
             "label_smoothing": float(label_smoothing), "test_time_flip": bool(test_time_flip),
         },
         cumulative_train_seconds=cumulative_train_seconds,
+        resumed_at=resumed_at,
     )
+
+
+class _no_guard:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
