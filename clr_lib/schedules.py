@@ -53,6 +53,7 @@ __all__ = [
     "exponential_decay",
     "one_cycle",
     "one_cycle_momentum",
+    "scaled",
     "sequence",
     "step_decay",
     "warmup",
@@ -695,3 +696,19 @@ def warmup(schedule: Schedule, warmup_steps: int, start_lr: float = 0.0) -> Sche
         return _where(iterations < steps, ramp, schedule._values(_maximum(iterations - steps, 0.0)))
 
     return Schedule(values, total_steps=total_steps, description=f"warmup({schedule!r}, warmup_steps={steps}, start_lr={start_lr!r})")
+
+
+def scaled(schedule: Schedule, factor: float) -> Schedule:
+    """``factor * schedule(iteration)``: a schedule times a constant (e.g. Caffe's per-layer ``lr_mult``).
+
+    Vectorised like ``schedule``, with its ``total_steps``; ``repr`` reads ``2.0 * cyclic(...)``.
+
+    Raises:
+        ValueError: ``factor`` not a finite number >= 0, or ``schedule`` not a :class:`Schedule`.
+    """
+    value = require_non_negative("factor", factor, "scale factor")
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule must be a Schedule, got {schedule!r}")
+    inner = schedule._values
+    return Schedule(lambda iterations: value * inner(iterations), total_steps=schedule.total_steps,
+                    description=f"{value!r} * {schedule!r}")
