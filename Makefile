@@ -47,7 +47,7 @@ book: lite-wheels lite-pyodide
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
 unit: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest --doctest-modules clr_lib clr_book tests
 
 notebooks: $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env book

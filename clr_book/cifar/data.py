@@ -27,13 +27,7 @@ Units: a batch is one iteration (one optimizer step). :meth:`DeviceBatches.batch
 the number of iterations asked for, crossing epoch boundaries, so a schedule's length never depends
 on the epoch length.
 
-Measured on the 2-core CI machine (AMD EPYC, idle, 2026-11-22): reading the 19 MB JPEG ``.tar.gz``
-takes about 1.5 s (gunzip 0.3 s, tar headers 1.2 s); decoding its 60,000 JPEGs 4.5 s with two worker
-processes against 5.3 s in one (Pillow, ~90 us per image; worker start-up and the GIL-bound tar
-parsing limit the gain on 2 cores, the workers scale with the cores of a GPU machine). torchvision's
-``decode_jpeg`` is faster per image (~45 us) but holds the GIL, so threads do not help, and importing
-torch in every worker costs ~2.5 s. First load in all: ~5.5 s; a cached load: 0.3 to 0.6 s. See
-``benchmarks/bench_training.py``.
+Loading times (first load, cached load, decoding in worker processes) are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
