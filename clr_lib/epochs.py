@@ -15,15 +15,23 @@ Smith's guideline for the cyclical step size (half a cycle) is 2 to 10 epochs' w
 (Smith 2017, section 3.3): CIFAR-10's 50,000 images at batch 100 give 500 iterations per epoch, hence
 a step size of 1,000 to 5,000 iterations (the paper used 2,000).
 
-The module is pure Python (``math`` only) and validates every argument: a bad one raises
-``ValueError`` naming the parameter, its value and what is allowed.
+The module is pure Python and validates every argument with the shared checks of
+:mod:`clr_lib._validation`: a bad one raises ``ValueError`` naming the parameter, its value and what is
+allowed. Counts of iterations stay within 2**53 (:data:`clr_lib._validation.MAX_ITERATIONS`), the range
+in which float64, and so every schedule, counts iterations exactly; a product that would exceed it (or
+overflow) is a ``ValueError``, never an ``OverflowError``.
 """
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-from typing import Any
+from ._validation import (
+    MAX_ITERATIONS,
+    require_flag,
+    require_iteration_total,
+    require_non_negative,
+    require_positive,
+    require_positive_int,
+)
 
 __all__ = [
     "epochs_to_iterations",
@@ -33,26 +41,8 @@ __all__ = [
 ]
 
 
-def _whole(name: str, value: Any, unit: str, *, minimum: int) -> int:
-    """``value`` as an int if it is a whole number >= ``minimum`` (bools rejected), else ``ValueError``."""
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
-        qualifier = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{name} must be a {qualifier} whole number of {unit}, got {value!r}")
-    return int(value)
-
-
-def _number(name: str, value: Any, unit: str, *, positive: bool) -> float:
-    """``value`` as a float if it is a finite real > 0 (``positive``) or >= 0, else ``ValueError``."""
-    qualifier = "positive" if positive else "non-negative"
-    if (
-        not isinstance(value, Real)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-        or (positive and value == 0)
-    ):
-        raise ValueError(f"{name} must be a finite, {qualifier} number of {unit}, got {value!r}")
-    return float(value)
+def _iterations_per_epoch(value: object) -> int:
+    return require_positive_int("iterations_per_epoch", value, "iterations", maximum=MAX_ITERATIONS)
 
 
 def iterations_per_epoch(num_examples: int, batch_size: int, drop_last: bool = False) -> int:
@@ -74,8 +64,9 @@ def iterations_per_epoch(num_examples: int, batch_size: int, drop_last: bool = F
         for a map-style dataset of ``num_examples`` items.
 
     Raises:
-        ValueError: a non-positive or non-integer ``num_examples`` or ``batch_size``, a non-bool
-            ``drop_last``, or ``drop_last=True`` with ``num_examples < batch_size``. In that last case
+        ValueError: a non-positive or non-integer ``num_examples`` or ``batch_size`` (a bool is not an
+            integer here), a ``drop_last`` that is not ``True`` or ``False`` (a truthy string such as
+            ``"False"`` is refused), or ``drop_last=True`` with ``num_examples < batch_size``. In that last case
             torch's ``DataLoader`` has length 0 and a training loop silently does nothing; here it is
             an error, because an epoch of zero iterations cannot be what was meant.
 
@@ -87,11 +78,9 @@ def iterations_per_epoch(num_examples: int, batch_size: int, drop_last: bool = F
         >>> iterations_per_epoch(1_050, 100), iterations_per_epoch(1_050, 100, drop_last=True)
         (11, 10)
     """
-    examples = _whole("num_examples", num_examples, "examples", minimum=1)
-    batch = _whole("batch_size", batch_size, "examples", minimum=1)
-    if not isinstance(drop_last, bool):
-        raise ValueError(f"drop_last must be True or False, got {drop_last!r}")
-    if drop_last:
+    examples = require_positive_int("num_examples", num_examples, "examples")
+    batch = require_positive_int("batch_size", batch_size, "examples")
+    if require_flag("drop_last", drop_last):
         if examples < batch:
             raise ValueError(
                 f"drop_last=True with num_examples={examples} < batch_size={batch} leaves no full batch: "
@@ -117,8 +106,8 @@ def epochs_to_iterations(epochs: float, iterations_per_epoch: int) -> int:
         as Python's ``round``).
 
     Raises:
-        ValueError: a negative, non-finite or non-numeric ``epochs``, or an ``iterations_per_epoch``
-            that is not a whole number >= 1.
+        ValueError: a negative, non-finite or non-numeric ``epochs``, an ``iterations_per_epoch``
+            that is not a whole number from 1 to 2**53, or a product above 2**53 iterations.
 
     Example:
         >>> epochs_to_iterations(4, 500)
@@ -126,9 +115,12 @@ def epochs_to_iterations(epochs: float, iterations_per_epoch: int) -> int:
         >>> epochs_to_iterations(2.5, 100)
         250
     """
-    count = _number("epochs", epochs, "epochs", positive=False)
-    per_epoch = _whole("iterations_per_epoch", iterations_per_epoch, "iterations", minimum=1)
-    return round(count * per_epoch)
+    count = require_non_negative("epochs", epochs, "number of epochs")
+    per_epoch = _iterations_per_epoch(iterations_per_epoch)
+    total = require_iteration_total(
+        "epochs", epochs, count * per_epoch, f"epochs * iterations_per_epoch ({per_epoch:,})"
+    )
+    return round(total)
 
 
 def iterations_to_epochs(iterations: float, iterations_per_epoch: int) -> float:
@@ -142,11 +134,11 @@ def iterations_to_epochs(iterations: float, iterations_per_epoch: int) -> float:
         Epochs, e.g. 2,000 iterations at 500 iterations per epoch are 4.0 epochs.
 
     Raises:
-        ValueError: a negative, non-finite or non-numeric ``iterations``, or an
-            ``iterations_per_epoch`` that is not a whole number >= 1.
+        ValueError: a negative, non-finite or non-numeric ``iterations`` (an int too large for a float
+            included), or an ``iterations_per_epoch`` that is not a whole number from 1 to 2**53.
     """
-    count = _number("iterations", iterations, "iterations", positive=False)
-    per_epoch = _whole("iterations_per_epoch", iterations_per_epoch, "iterations", minimum=1)
+    count = require_non_negative("iterations", iterations, "number of iterations")
+    per_epoch = _iterations_per_epoch(iterations_per_epoch)
     return count / per_epoch
 
 
@@ -168,7 +160,7 @@ def step_size_range(
 
     Raises:
         ValueError: invalid ``iterations_per_epoch``, a non-positive or non-finite ``min_epochs`` or
-            ``max_epochs``, or ``min_epochs > max_epochs``.
+            ``max_epochs``, ``min_epochs > max_epochs``, or a step size above 2**53 iterations.
 
     Example:
         >>> step_size_range(500)  # CIFAR-10 at batch 100; the paper used 2,000
@@ -177,9 +169,12 @@ def step_size_range(
     Reference:
         Smith, L. N. (2017). Cyclical Learning Rates for Training Neural Networks. WACV, section 3.3.
     """
-    per_epoch = _whole("iterations_per_epoch", iterations_per_epoch, "iterations", minimum=1)
-    low = _number("min_epochs", min_epochs, "epochs", positive=True)
-    high = _number("max_epochs", max_epochs, "epochs", positive=True)
+    per_epoch = _iterations_per_epoch(iterations_per_epoch)
+    low = require_positive("min_epochs", min_epochs, "epochs")
+    high = require_positive("max_epochs", max_epochs, "epochs")
     if low > high:
         raise ValueError(f"min_epochs must be <= max_epochs, got min_epochs={min_epochs!r} > max_epochs={max_epochs!r}")
+    require_iteration_total(
+        "max_epochs", max_epochs, high * per_epoch, f"max_epochs * iterations_per_epoch ({per_epoch:,})"
+    )
     return max(1, epochs_to_iterations(low, per_epoch)), max(1, epochs_to_iterations(high, per_epoch))

@@ -46,10 +46,12 @@ from matplotlib.ticker import StrMethodFormatter
 from numpy.typing import ArrayLike
 
 from . import schedules
+from ._validation import MAX_ITERATIONS, require_flag, require_momentum_coefficient, require_positive_int
 from .plotting import SCHEDULE_COLORS
 from .schedules import Schedule
 
 __all__ = [
+    "MAX_TOTAL_ITERATIONS",
     "POLICIES",
     "ExplorerResult",
     "ExplorerSettings",
@@ -72,6 +74,11 @@ POLICIES: dict[str, str] = {
 _CYCLIC = ("triangular", "triangular2", "exp_range")
 _SHAPES = ("triangle", "welch", "hann")
 
+#: The longest run the explorer draws: it evaluates and plots every iteration, so a typo such as
+#: ``total_iterations=10**12`` must be refused before numpy tries to allocate it. A million iterations
+#: cover every run in the book and an ImageNet run of 90 epochs at batch 256 (450,360 iterations).
+MAX_TOTAL_ITERATIONS = 1_000_000
+
 
 @dataclass(frozen=True)
 class ExplorerSettings:
@@ -90,6 +97,11 @@ class ExplorerSettings:
     Momentum moves opposite to the LR between ``base_momentum`` and ``max_momentum`` when
     ``cycle_momentum`` is on and the policy has a momentum curve (the cyclic policies and one-cycle);
     otherwise it stays at ``max_momentum``. ``log_scale`` only changes the plot.
+
+    :func:`compute` checks every field, also those the policy does not use: both momenta must lie in
+    [0, 1); ``three_phase``, ``cycle_momentum`` and ``log_scale`` must be ``True`` or ``False`` (not a
+    truthy string such as ``"False"``); the iteration counts must be whole numbers (not bools), with
+    ``total_iterations`` from 1 to :data:`MAX_TOTAL_ITERATIONS`.
     """
 
     policy: str = "triangular"
@@ -165,6 +177,17 @@ def _one_cycle_phases(settings: ExplorerSettings) -> dict[str, Any]:
         "anneal_strategy": settings.anneal_strategy,
         "three_phase": settings.three_phase,
     }
+
+
+def _check_settings(settings: ExplorerSettings) -> None:
+    """The checks on fields that no clr_lib factory sees for every policy (ValueError, as the factories)."""
+    require_positive_int("total_iterations", settings.total_iterations, maximum=MAX_TOTAL_ITERATIONS)
+    for name in ("step_size_up", "step_size_down", "first_cycle_steps", "cycle_mult"):
+        require_positive_int(name, getattr(settings, name), maximum=MAX_ITERATIONS)
+    for name in ("base_momentum", "max_momentum"):
+        require_momentum_coefficient(name, getattr(settings, name))
+    for name in ("three_phase", "cycle_momentum", "log_scale"):
+        require_flag(name, getattr(settings, name))
 
 
 def _schedule_calls(settings: ExplorerSettings) -> tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
@@ -399,11 +422,11 @@ def compute(settings: ExplorerSettings) -> ExplorerResult:
     """The explorer's whole computation, without widgets: settings -> schedules, values, summary, code.
 
     Never raises for bad settings: a ``ValueError`` from clr_lib's validation (e.g. ``base_lr >
-    max_lr``, a one-cycle phase shorter than an iteration) comes back as ``result.error``.
+    max_lr``, a one-cycle phase shorter than an iteration, a momentum of 1 or more, ``"False"`` for a
+    boolean, ``total_iterations`` above :data:`MAX_TOTAL_ITERATIONS`) comes back as ``result.error``.
     """
     try:
-        if not isinstance(settings.total_iterations, int) or settings.total_iterations < 1:
-            raise ValueError(f"total_iterations must be a positive whole number, got {settings.total_iterations!r}")
+        _check_settings(settings)
         lr_call, momentum_call = _schedule_calls(settings)
         lr_schedule = getattr(schedules, lr_call[0])(**lr_call[1])
         momentum_schedule = getattr(schedules, momentum_call[0])(**momentum_call[1])
@@ -460,7 +483,7 @@ def schedule_figure(result: ExplorerResult, *, log_scale: Optional[bool] = None,
     settings, the error message instead. ``log_scale`` defaults to ``result.settings.log_scale``.
     """
     settings = result.settings
-    log_scale = settings.log_scale if log_scale is None else log_scale
+    log_scale = settings.log_scale if log_scale is None else require_flag("log_scale", log_scale)
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()
     if not result.ok:

@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = [
-    "SCHEDULE_COLORS", "RunCurves", "color_for", "mark_iterations", "plot_lr_and_momentum", "plot_runs_with_lr",
-    "plot_schedules",
+    "SCHEDULE_COLORS", "RunCurves", "color_for", "mark_iterations", "new_axes", "plot_lr_and_momentum",
+    "plot_runs_with_lr", "plot_schedules",
 ]
 
 # One colour per schedule family, the same in every chapter (Okabe-Ito, colour-blind safe).
@@ -43,7 +43,8 @@ def color_for(name: str) -> Optional[str]:
     return SCHEDULE_COLORS.get(name)
 
 
-def _new_axes(ax: Optional["Axes"], figsize: tuple[float, float] = (7.0, 3.2)) -> "Axes":
+def new_axes(ax: Optional["Axes"], figsize: tuple[float, float] = (7.0, 3.2)) -> "Axes":
+    """``ax`` itself, or the Axes of a new figure of ``figsize`` inches (constrained layout) when it is None."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -70,7 +71,7 @@ def plot_schedules(
         iterations: the iterations to evaluate, e.g. ``np.arange(10_000)``.
         colors: label -> colour; defaults to :data:`SCHEDULE_COLORS` where the label is a family name.
     """
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     steps = np.asarray(iterations)
     for label, schedule in schedules.items():
         color = (colors or {}).get(label, color_for(label))
@@ -97,7 +98,7 @@ def plot_lr_and_momentum(
     momentum_label: str = "momentum",
 ) -> tuple["Axes", "Axes"]:
     """LR on the left axis, momentum (or beta1) on a twin right axis; returns ``(lr_ax, momentum_ax)``."""
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     steps = np.asarray(iterations)
     lr_line = ax.plot(steps, lr_schedule(steps), color=lr_color, label="learning rate")
     ax.set_xlabel("iteration (mini-batch updates)")

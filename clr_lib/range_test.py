@@ -10,6 +10,9 @@ References:
     arXiv:1506.01186, section 3.3.
     fast.ai, ``fastai.callback.schedule.lr_find`` and its ``valley``, ``steep`` and
     ``minimum`` suggestion functions.
+    J. Howard, S. Gugger, "Deep Learning for Coders with fastai and PyTorch", O'Reilly 2020,
+    chapter 5, "The Learning Rate Finder": pick "one order of magnitude less than where the
+    minimum loss was achieved (i.e., the minimum divided by 10)".
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import copy
 import json
 import math
 import random
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
@@ -29,7 +33,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._validation import require_choice, require_finite, require_positive_int
+from ._validation import (
+    describe_value,
+    require_callable,
+    require_choice,
+    require_finite,
+    require_finite_result,
+    require_flag,
+    require_non_negative_int,
+    require_positive_int,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -42,6 +55,14 @@ Loader = Union[Iterable[Any], Callable[[], Iterable[Any]]]
 MIN_POINTS_FOR_SUGGESTION = 5
 """``suggest()`` needs at least this many finite smoothed losses."""
 
+MAX_RANGE_TEST_ITERATIONS = 1_000_000
+"""The most iterations :func:`lr_range_test` accepts. A range test takes a few hundred to a few thousand
+iterations (Smith's CIFAR-10 test: 4,000); the bound refuses a typo such as ``num_iter=10**13`` at once,
+before the LR sweep (8 bytes per iteration) or the recorded curves are allocated."""
+
+MAX_LR_DIVISOR = 10.0
+"""The default ``max_lr`` is the LR of the smoothed-loss minimum divided by this (see ``suggest``)."""
+
 _DIVERGENCE_SCALE_FLOOR = 1e-12
 """Smallest loss magnitude the divergence rule measures a rise against (see ``_has_diverged``)."""
 
@@ -51,9 +72,12 @@ class LRSuggestion:
     """Learning rates read off a range-test curve; every value is a learning rate of group 0.
 
     Attributes:
-        max_lr: Smith's max_lr, the LR where improvement stops: the LR at the maximum of
-            the smoothed accuracy when ``max_lr_metric == "accuracy"``, else the LR at the
-            minimum of the smoothed loss.
+        max_lr: the upper bound for a cyclical schedule. When ``max_lr_metric == "accuracy"``,
+            Smith's reading: the LR at the maximum of the smoothed accuracy, where improvement
+            stops. When ``max_lr_metric == "loss"`` (the default without an accuracy): the LR at
+            the minimum of the smoothed loss divided by 10 (= ``min_over_10_lr``), raised to the
+            lowest LR swept if it falls below it (with a warning), because the minimum itself lies
+            past the largest LR that still converges; see :meth:`RangeTestResult.suggest`.
         base_lr: ``max_lr / base_divisor`` (Smith: divide by 3 or 4).
         steepest_lr: the LR of the most negative slope of the smoothed loss.
         valley_lr: fast.ai's "valley": halfway down the longest descending stretch.
@@ -103,6 +127,12 @@ class RangeTestResult:
     stopped_at: Optional[int] = None
 
     def __post_init__(self) -> None:
+        require_choice("mode", self.mode, ("exp", "linear"))
+        require_choice("source", self.source, ("train", "validation"))
+        require_flag("diverged", self.diverged)
+        _require("smooth_factor", self.smooth_factor, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        if self.stopped_at is not None:
+            require_non_negative_int("stopped_at", self.stopped_at)
         for name in ("lrs", "losses", "raw_losses", "accuracies", "raw_accuracies"):
             value = getattr(self, name)
             if value is not None:
@@ -115,16 +145,46 @@ class RangeTestResult:
                 object.__setattr__(self, name, array)
 
     def suggest(self, *, base_divisor: float = 4.0, metric: Optional[str] = None) -> LRSuggestion:
-        """Suggest learning rates from the smoothed curves.
+        r"""Suggest learning rates from the smoothed curves.
 
         Only the finite prefix of the curves is used (a diverged run may end on NaN or inf).
         With ``n`` finite points, ``x = log10(lrs)`` for the exponential sweep and
         ``x = lrs`` for the linear one, and smoothed losses ``L``:
 
-        * ``max_lr`` (Smith's rule, "where the improvement stops"):
-          ``lrs[argmax(accuracies)]`` when ``metric == "accuracy"``, ``lrs[argmin(L)]``
-          when ``metric == "loss"``; by default accuracy when it was recorded, else loss.
-        * ``base_lr = max_lr / base_divisor``.
+        * ``max_lr``, read from the accuracy when it was recorded (``metric=None``), else from
+          the loss:
+
+          - ``metric == "accuracy"``: Smith's rule, "where the improvement stops":
+            ``lrs[argmax(A)]`` over the finite smoothed accuracies ``A`` (NaNs are skipped; if
+            every one is NaN the loss rule is used instead, with a warning). This keeps its
+            meaning: the accuracy peak is where improvement stops, which on a smooth problem
+            lies at or past the largest LR that converges (Smith then trains in a cycle that only
+            touches it briefly).
+          - ``metric == "loss"`` (**the default** when no accuracy was recorded):
+            ``max(lrs[argmin(L)] / 10, lrs[0])``, fast.ai's "minimum/10" (Howard & Gugger 2020).
+            The minimum of the smoothed loss itself is no bound: a run just above the largest
+            stable LR diverges *slowly*, so its loss keeps falling for a while, and the moving
+            average lags behind it. On least squares, where gradient descent diverges above
+            :math:`2/\lambda_{max}` exactly, an exponential sweep puts the smoothed minimum at
+            2 to 7 times that threshold (full batch; 0.6 to 4.5 times with mini-batch noise), so
+            ``max_lr`` at the minimum and ``base_lr = max_lr / 4`` would both diverge. One decade
+            below the minimum both sit below the threshold: ``max_lr`` at 0.2-0.7 times it for
+            full-batch and 0.06-0.45 times it for mini-batch sweeps in this library's tests
+            (``tests/test_hardening_range_test.py``: seeds 0-2, condition numbers 1 to 100, noise
+            levels 0 to 1, sweeps of 17 to 170 iterations per decade), ``base_lr`` at 0.015-0.18
+            times it. The steepest descent and the valley lie below the threshold too, but further
+            (0.008-0.2 times it, moving with the sweep speed), so they stay separate fields.
+        * ``base_lr = max_lr / base_divisor`` (Smith: 3 to 4).
+
+        ``suggest`` warns (``UserWarning``) instead of returning a doubtful reading silently:
+        when the loss never falls below its first value or the accuracy never rises above its
+        first value (the sweep shows no LR that improves training: start lower), when the minimum
+        of the loss or the peak of the accuracy is the last point of a run that did not blow up
+        (still improving at ``end_lr``: sweep further, the reading is a lower bound on the
+        minimum and ``max_lr`` may be too high), when the accuracies are all NaN, and whenever
+        ``max_lr``, ``base_lr`` or ``min_over_10_lr`` lies outside the swept range
+        ``[lrs[0], lrs[n - 1]]``; the loss-based ``max_lr`` is then raised to ``lrs[0]``, so that
+        it is always an LR of the curve.
         * ``steepest_lr = lrs[argmin(numpy.gradient(M, x))]``, where ``M`` is ``L`` lightly
           smoothed by a centred moving average over ``2h + 1`` points, ``h = max(1, n // 50)``
           (ends padded with the end values), so that one odd batch does not make a steep
@@ -140,9 +200,10 @@ class RangeTestResult:
         * ``min_over_10_lr = lrs[argmin(L)] / 10`` (fast.ai's "minimum").
 
         The moving average lags the raw loss by about ``beta / (1 - beta)`` iterations (49 at
-        the default 0.98), so its minimum comes later than the raw one: with a fast sweep
-        max_lr overshoots. Give each decade of LR a few hundred iterations (e.g. 1000 for
-        1e-5 to 1e-1), or lower ``smooth_factor``.
+        the default 0.98), so its minimum (and the accuracy's peak) comes later than the raw one:
+        with a fast sweep the readings overshoot, which the loss rule's factor of 10 absorbs but
+        the accuracy rule does not. Give each decade of LR a few hundred iterations (e.g. 1000
+        for 1e-5 to 1e-1), or lower ``smooth_factor``.
 
         Args:
             base_divisor: max_lr / base_lr; Smith recommends 3 to 4. Must be finite and > 1.
@@ -151,8 +212,19 @@ class RangeTestResult:
         Returns:
             An :class:`LRSuggestion`.
 
+        Warns:
+            UserWarning: as above; the message says what is wrong with the curve and what to do.
+
         Raises:
             ValueError: fewer than 5 finite points, a bad ``base_divisor`` or ``metric``.
+
+        Example:
+            >>> import numpy as np
+            >>> lrs = np.logspace(-4, 0, 81)
+            >>> losses = (np.log10(lrs) + 1.5) ** 2  # lowest at lr = 10**-1.5 = 0.0316
+            >>> bounds = RangeTestResult(lrs=lrs, losses=losses, raw_losses=losses, mode="exp").suggest()
+            >>> print(f"{bounds.max_lr:.5f} {bounds.base_lr:.6f} {bounds.max_lr_metric}")
+            0.00316 0.000791 loss
         """
         _require("base_divisor", base_divisor, "a finite number > 1 (Smith uses 3 to 4)", lambda v: v > 1)
         metric = metric or ("accuracy" if self.accuracies is not None else "loss")
@@ -164,18 +236,60 @@ class RangeTestResult:
                 f"got {finite}; run the range test with a larger num_iter or a lower end_lr"
             )
         lrs, losses = self.lrs[:finite], self.losses[:finite]
+        low, high = float(lrs[0]), float(lrs[-1])
         x = np.log10(lrs) if self.mode == "exp" else lrs
-        min_loss_lr = float(lrs[np.argmin(losses)])
+        lowest = int(np.argmin(losses))
+        min_loss_lr = float(lrs[lowest])
+        ended_while_improving = finite == len(self.lrs) and not self.diverged  # no blow-up after the last point
+        problems: list[str] = []
+        max_lr = math.nan
         if metric == "accuracy":
-            max_lr = float(lrs[np.argmax(self.accuracies[:finite])])
-        else:
-            max_lr = min_loss_lr
+            name = self.metric_name or "accuracy"
+            accuracies = self.accuracies[:finite]
+            usable = np.isfinite(accuracies)
+            if not usable.any():
+                problems.append(f"the smoothed {name} is NaN at all {finite} points of the curve, so max_lr "
+                                "is read from the loss instead (max_lr_metric='loss')")
+                metric = "loss"
+            else:
+                peak = int(np.argmax(np.where(usable, accuracies, -np.inf)))
+                max_lr = float(lrs[peak])
+                if peak == 0:
+                    problems.append(f"the smoothed {name} never rises above its value at the first LR "
+                                    f"({low:.3g}): the sweep shows no LR that improves training; start it lower "
+                                    "or check the model and data")
+                elif peak == finite - 1 and ended_while_improving:
+                    problems.append(f"the smoothed {name} is still rising at the last LR swept ({high:.3g}): "
+                                    "improvement had not stopped, so max_lr is only a lower bound; sweep to a "
+                                    "larger end_lr")
+        if metric == "loss":
+            max_lr = min_loss_lr / MAX_LR_DIVISOR
+            if lowest == 0:
+                problems.append(f"the smoothed loss never falls below its value at the first LR ({low:.3g}): "
+                                "the sweep shows no LR that improves training; start it lower or check the "
+                                "model and data")
+            elif lowest == finite - 1 and ended_while_improving:
+                problems.append(f"the smoothed loss is still falling at the last LR swept ({high:.3g}): its "
+                                "minimum, and max_lr = minimum / 10, may lie higher than the curve shows and the "
+                                "suggestion may diverge; sweep to a larger end_lr")
+            if max_lr < low:
+                problems.append(f"max_lr = minimum / 10 = {max_lr:.3g} lies below the lowest LR swept "
+                                f"({low:.3g}) and is raised to it; start the sweep at a lower start_lr")
+                max_lr = low
+        base_lr = max_lr / base_divisor
+        min_over_10_lr = min_loss_lr / MAX_LR_DIVISOR
+        for field, value in (("max_lr", max_lr), ("base_lr", base_lr), ("min_over_10_lr", min_over_10_lr)):
+            if not low <= value <= high:
+                problems.append(f"{field} = {value:.3g} lies outside the swept range [{low:.3g}, {high:.3g}], "
+                                "where the curve says nothing about it")
+        if problems:
+            warnings.warn("RangeTestResult.suggest(): " + "; ".join(problems) + ".", UserWarning, stacklevel=2)
         return LRSuggestion(
             max_lr=max_lr,
-            base_lr=max_lr / base_divisor,
+            base_lr=base_lr,
             steepest_lr=float(lrs[_steepest_index(x, losses)]),
             valley_lr=float(lrs[_valley_index(losses)]),
-            min_over_10_lr=min_loss_lr / 10,
+            min_over_10_lr=min_over_10_lr,
             max_lr_metric=metric,
         )
 
@@ -223,17 +337,18 @@ class RangeTestResult:
             ax: matplotlib Axes to draw on; a new figure is created when None.
             metric: ``"loss"`` or ``"accuracy"`` (the recorded metric).
             show_suggestions: mark the suggested LRs (raises like :meth:`suggest` when the
-                curve is too short).
+                curve is too short); ``True`` or ``False``, not a truthy string.
 
         Returns:
             The matplotlib Axes.
         """
-        from .plotting import _new_axes
+        from .plotting import new_axes
 
+        require_flag("show_suggestions", show_suggestions)
         values = self._curve(metric)
         name = "loss" if metric == "loss" else self.metric_name
         units = {"loss": "criterion units", "accuracy": "fraction correct"}.get(name, "metric units")
-        ax = _new_axes(ax)
+        ax = new_axes(ax)
         finite = np.isfinite(values)
         ax.plot(self.lrs[finite], values[finite], color="black", label=f"smoothed {self.source} {name}")
         if self.mode == "exp":
@@ -331,7 +446,8 @@ def lr_range_test(
             iterable (e.g. a generator function).
         start_lr: learning rate of iteration 0; positive and finite.
         end_lr: learning rate of the last iteration; finite and greater than start_lr.
-        num_iter: number of iterations (LR values), at least 2.
+        num_iter: number of iterations (LR values), a whole number from 2 to
+            :data:`MAX_RANGE_TEST_ITERATIONS` (1,000,000).
         mode: ``"exp"`` (fast.ai, geometric steps) or ``"linear"`` (Smith).
         val_loader: optional validation batches (same kinds as ``train_loader``), evaluated
             in full after every iteration; the recorded loss and metric are then validation ones.
@@ -346,14 +462,17 @@ def lr_range_test(
         amp: run forward passes under ``torch.autocast`` (with a GradScaler for float16).
         amp_dtype: autocast dtype; default bfloat16 on CPU, float16 elsewhere. Only with amp.
         batch_fn: ``batch_fn(batch) -> (inputs, targets)`` for batches of another shape.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (``True`` or ``False``; so must ``amp`` be: a truthy
+            string such as ``"False"`` raises ``ValueError``).
 
     Returns:
         A :class:`RangeTestResult`; call its ``suggest()`` for base_lr/max_lr and ``plot()``.
 
     Raises:
-        ValueError: on a bad argument (naming it, its value and what is allowed), an empty
-            loader, or a loader that cannot be iterated again when it runs out.
+        ValueError: on a bad argument (naming it, its value and what is allowed; also a
+            ``num_iter`` above 1,000,000, refused before anything is allocated, and a
+            ``start_lr``/``end_lr`` pair whose ratio overflows), an empty loader, or a loader that
+            cannot be iterated again when it runs out.
 
     Example::
 
@@ -363,6 +482,11 @@ def lr_range_test(
         result.plot()
     """
     _check_arguments(start_lr, end_lr, num_iter, mode, smooth_factor, diverge_threshold, accumulation_steps)
+    require_callable("criterion", criterion, "a callable criterion(outputs, targets) -> loss tensor")
+    if batch_fn is not None:
+        require_callable("batch_fn", batch_fn, "None or a callable batch_fn(batch) -> (inputs, targets)")
+    amp = require_flag("amp", amp)
+    progress = require_flag("progress", progress)
     for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
         if _has_no_batches(loader):
             raise ValueError(f"{name} must yield at least one batch, got an empty {type(loader).__name__}")
@@ -450,7 +574,14 @@ def _check_arguments(
     _require("end_lr", end_lr, f"a finite learning rate greater than start_lr={start_lr!r}", lambda v: v > start_lr)
     _require("num_iter", num_iter, "a whole number of iterations >= 2",
              lambda v: v >= 2 and isinstance(num_iter, Integral))
+    if num_iter > MAX_RANGE_TEST_ITERATIONS:
+        raise ValueError(
+            f"num_iter must be a whole number of iterations from 2 to {MAX_RANGE_TEST_ITERATIONS:,} (a range test "
+            f"takes hundreds to thousands), got {describe_value(num_iter)}"
+        )
     require_choice("mode", mode, ("exp", "linear"))
+    if mode == "exp":  # the sweep multiplies start_lr by powers of end_lr / start_lr
+        require_finite_result("start_lr", start_lr, end_lr / start_lr, "end_lr / start_lr")
     _require("smooth_factor", smooth_factor, "a number in [0, 1)", lambda v: 0 <= v < 1)
     _require("diverge_threshold", diverge_threshold, "a finite number > 1 (a multiple of the best loss)",
              lambda v: v > 1)

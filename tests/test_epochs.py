@@ -108,7 +108,7 @@ def test_iterations_to_epochs_and_back_round_trips(iterations, per_epoch):
         (lambda: iterations_to_epochs(math.nan, 10), "iterations"),
         (lambda: iterations_to_epochs(30, 0), "iterations_per_epoch"),
         (lambda: step_size_range(0), "iterations_per_epoch"),
-        (lambda: step_size_range(500, min_epochs=0), "min_epochs must be a finite, positive number of epochs"),
+        (lambda: step_size_range(500, min_epochs=0), "min_epochs must be a positive number of epochs, got 0"),
         (lambda: step_size_range(500, max_epochs=-1), "max_epochs"),
         (lambda: step_size_range(500, min_epochs=10, max_epochs=2), "min_epochs must be <= max_epochs"),
     ],

@@ -370,3 +370,65 @@ def test_snapshot_is_the_current_picture_as_an_ordinary_image_output(explorer):
     snapshot = explorer.snapshot()
     assert snapshot._repr_png_() == bytes(explorer.image.value) == explorer.png
     assert snapshot._repr_png_().startswith(PNG_SIGNATURE)
+
+
+# --- hardening: momenta in [0, 1), real booleans and integers, a bounded run -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        (ExplorerSettings(max_momentum=1.0), "max_momentum must be a number in [0, 1)"),
+        (ExplorerSettings(base_momentum=1.0, max_momentum=1.0), "base_momentum must be a number in [0, 1)"),
+        (ExplorerSettings(policy="one_cycle", max_momentum=1.2), "max_momentum must be a number in [0, 1)"),
+        (ExplorerSettings(policy="sgdr", max_momentum=1.0), "max_momentum must be a number in [0, 1)"),  # fixed
+        (ExplorerSettings(cycle_momentum=False, max_momentum=1.0), "max_momentum must be a number in [0, 1)"),
+        (ExplorerSettings(base_momentum=-0.1), "base_momentum must be a number in [0, 1)"),
+    ],
+)
+def test_a_momentum_of_one_or_more_is_an_error_for_every_policy(case, fragment):
+    result = compute(case)
+    assert not result.ok and fragment in result.error
+    value = case.max_momentum if "max_momentum" in fragment else case.base_momentum
+    assert f"got {value!r}" in result.error
+
+
+def test_the_momentum_sliders_stop_below_one():
+    explorer = ScheduleExplorer()
+    assert explorer.base_momentum.max < 1 and explorer.max_momentum.max < 1
+    explorer.settings = replace(explorer.settings, max_momentum=1.0)
+    assert not explorer.result.ok and "max_momentum must be a number in [0, 1)" in explorer.message.value
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"three_phase": "False"}, "three_phase must be True or False, got 'False'"),
+        ({"cycle_momentum": "yes"}, "cycle_momentum must be True or False, got 'yes'"),
+        ({"log_scale": 1}, "log_scale must be True or False, got 1"),
+        ({"total_iterations": True}, "total_iterations must be a positive whole number of iterations, got True"),
+        ({"step_size_up": True}, "step_size_up must be a positive whole number of iterations, got True"),
+        ({"first_cycle_steps": 2000.5}, "first_cycle_steps must be a positive whole number of iterations, got 2000.5"),
+        ({"cycle_mult": False}, "cycle_mult must be a positive whole number"),
+    ],
+)
+def test_booleans_and_counts_must_have_their_type(changes, fragment):
+    result = compute(replace(ExplorerSettings(), **changes))
+    assert not result.ok and fragment in result.error
+
+
+def test_a_huge_run_is_refused_before_anything_is_allocated():
+    import time
+
+    started = time.perf_counter()
+    result = compute(ExplorerSettings(total_iterations=10**12))
+    assert time.perf_counter() - started < 1.0
+    assert not result.ok
+    assert "total_iterations must be a positive whole number of iterations <= 1,000,000" in result.error
+    assert "got 1000000000000" in result.error
+    assert compute(ExplorerSettings(total_iterations=1_000_000, step_size_up=100_000, step_size_down=100_000)).ok
+
+
+def test_the_figure_refuses_a_truthy_string_for_log_scale():
+    with pytest.raises(ValueError, match="log_scale must be True or False, got 'no'"):
+        render_png(compute(ExplorerSettings()), log_scale="no")
