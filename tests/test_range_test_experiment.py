@@ -1,4 +1,4 @@
-"""clr_lib.experiments.range_test_cifar: profiles, the held-out rotation, results files, the CLI.
+"""clr_book.experiments.range_test: profiles, the held-out rotation, results files, the CLI.
 
 Runs use the smoke profile (12 iterations on 500 / 200 images) of the synthetic stand-in; the numbers
 mean nothing, the shapes, the file and the provenance do.
@@ -7,31 +7,39 @@ mean nothing, the shapes, the file and the provenance do.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from clr_lib.data import CIFAR10, DeviceBatches, Normalization, make_synthetic_cifar10
-from clr_lib.experiments import range_test_cifar as rtc
-from clr_lib.experiments.range_test_cifar import (
+import clr_book.experiments.range_test.__main__ as range_test_cli
+from clr_book.cifar.data import CIFAR10, DeviceBatches, Normalization, make_synthetic_cifar10
+from clr_book.experiments.common import RunOptions
+from clr_book.experiments.range_test import run as rtc
+from clr_book.experiments.range_test.__main__ import main
+from clr_book.experiments.range_test.config import (
     PAPER_RANGE_TEST,
     RANGE_TEST_PROFILES,
+    resolve_range_test_profile,
+)
+from clr_book.experiments.range_test.report import load_range_tests, result_from_record
+from clr_book.experiments.range_test.run import (
     RESULT_SCHEMA,
     HeldOutRotation,
-    load_range_tests,
-    main,
     range_test_filename,
-    resolve_range_test_profile,
-    result_from_record,
     run_range_test,
     shuffled_test_split,
 )
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+SMOKE = RANGE_TEST_PROFILES["smoke"]
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +50,13 @@ def stand_in():
 @pytest.fixture(scope="module")
 def linear_record(stand_in, tmp_path_factory):
     out = tmp_path_factory.mktemp("range_test")
-    return run_range_test("smoke", "linear", data=stand_in, device="cpu", out_dir=out, command="pytest linear")
+    options = RunOptions(out=out, checkpoint_dir=tmp_path_factory.mktemp("range_test_ckpt"), command="pytest linear")
+    return run_range_test(SMOKE, "linear", stand_in, CPU, options=options)
 
 
 @pytest.fixture(scope="module")
 def exp_record(stand_in):
-    return run_range_test("smoke", "exp", data=stand_in, device="cpu")
+    return run_range_test(SMOKE, "exp", stand_in, CPU)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,18 +202,38 @@ def test_bias_groups_get_twice_the_swept_lr_as_caffes_lr_mult(stand_in, monkeypa
 
     monkeypatch.setattr(rtc, "lr_range_test", spy)
     with pytest.raises(Stop):
-        run_range_test("smoke", "exp", data=stand_in, device="cpu")
+        run_range_test(SMOKE, "exp", stand_in, CPU)
     assert seen["mults"] == [1.0, 2.0, 1.0, 2.0]
     assert [lr / seen["lrs"][0] for lr in seen["lrs"]] == seen["mults"]
 
 
 def test_same_seed_gives_the_same_curves(stand_in, linear_record):
-    again = run_range_test("smoke", "linear", data=stand_in, device="cpu")
+    again = run_range_test(SMOKE, "linear", stand_in, CPU)
     assert again["result"]["raw_losses"] == linear_record["result"]["raw_losses"]
 
 
+def test_a_finished_sweep_is_read_back_from_its_checkpoint(stand_in, tmp_path, monkeypatch):
+    options = RunOptions(out=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", command="first")
+    first = run_range_test(SMOKE, "exp", stand_in, CPU, options=options, num_iter=4)
+    assert (tmp_path / "ckpt" / "range-test-exp-smoke-custom-seed0.pt").is_file()
+
+    def no_sweep(*args, **kwargs):
+        raise AssertionError("swept again")
+
+    monkeypatch.setattr(rtc, "lr_range_test", no_sweep)
+    second = RunOptions(out=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", command="second")
+    again = run_range_test(SMOKE, "exp", stand_in, CPU, options=second, num_iter=4)
+    assert again == first  # the saved record, command included, rewritten to the same file
+    with pytest.raises(ValueError, match="other settings .*smooth_factor: checkpoint has 0.98, this run has 0.9"):
+        run_range_test(SMOKE, "exp", stand_in, CPU, options=options, num_iter=4, smooth_factor=0.9)
+    monkeypatch.undo()
+    fresh = run_range_test(SMOKE, "exp", stand_in, CPU, options=RunOptions(
+        out=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", fresh=True, command="fresh"), num_iter=4)
+    assert fresh["provenance"]["command"] == "fresh" and fresh["result"]["lrs"] == first["result"]["lrs"]
+
+
 def test_overriding_the_sweep_marks_the_file_as_custom(stand_in, tmp_path):
-    record = run_range_test("smoke", "linear", data=stand_in, device="cpu", out_dir=tmp_path, num_iter=6, end_lr=0.01)
+    record = run_range_test(SMOKE, "linear", stand_in, CPU, options=RunOptions(out=tmp_path), num_iter=6, end_lr=0.01)
     assert Path(record["path"]).name == "range-test-linear-smoke-custom-seed0.json"
     assert record["profile"]["customised"] and record["sweep"]["num_iter"] == 6 and record["iterations"] == 6
     assert record["final"]["lr"] == 0.01
@@ -216,20 +245,16 @@ def test_overriding_the_sweep_marks_the_file_as_custom(stand_in, tmp_path):
     "kwargs, message",
     [
         ({"mode": "cosine"}, "mode must be one of 'linear', 'exp', got 'cosine'"),
-        ({"profile": "medium"}, "profile must be"),
         ({"seed": -1}, "seed must be a whole number >= 0, got -1"),
-        ({"device": "tpu"}, "device must be"),
         ({"amp_dtype": "int8"}, "amp_dtype must be"),
-        ({"compile": "fastest"}, "compile must be"),
         ({"num_iter": 1}, "num_iter must be a whole number of iterations >= 2, got 1"),
         ({"start_lr": 0.1, "end_lr": 0.01}, "end_lr must be a finite learning rate greater than start_lr"),
     ],
 )
 def test_bad_arguments_raise_naming_the_parameter(stand_in, kwargs, message):
-    arguments = {"profile": "smoke", "mode": "linear", **kwargs}
+    arguments = {"mode": "linear", **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)):
-        run_range_test(arguments.pop("profile"), arguments.pop("mode"), data=stand_in, device=arguments.pop("device", "cpu"),
-                       **arguments)
+        run_range_test(SMOKE, arguments.pop("mode"), stand_in, CPU, **arguments)
 
 
 def test_load_range_tests_filters_by_profile_and_rejects_other_files(linear_record, tmp_path):
@@ -247,10 +272,17 @@ def test_load_range_tests_filters_by_profile_and_rejects_other_files(linear_reco
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.fixture()
+def isolated_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CLR_CIFAR10", raising=False)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["--mode", "cosine"], "--mode must be 'linear', 'exp' or 'both', got 'cosine'"),
+        (["--mode", "linear,linear"], "--mode must be 'linear', 'exp' or 'both', got 'linear,linear'"),
         (["--profile", "huge"], "profile must be"),
         (["--channels-last", "maybe"], "--channels-last must be"),
         (["--seed", "-1"], "--seed must be >= 0"),
@@ -259,30 +291,51 @@ def test_load_range_tests_filters_by_profile_and_rejects_other_files(linear_reco
         (["--compile", "fastest"], "--compile: compile must be"),
         (["--device", "tpu"], "device must be"),
         (["--data", "/nonexistent/cifar"], "--data must be an existing"),
+        (["--checkpoint-every", "-5"], "--checkpoint-every must be"),
     ],
 )
-def test_cli_bad_options_raise_naming_the_option(argv, message, tmp_path):
+def test_cli_bad_options_raise_naming_the_option(argv, message, tmp_path, isolated_env):
     with pytest.raises(ValueError, match=re.escape(message)):
-        main([*argv, "--out", str(tmp_path)])
+        main([*argv, "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt")])
+    assert not (tmp_path / "cache").exists()
 
 
-def test_cli_runs_both_sweeps_and_records_the_command(stand_in, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(rtc, "load_cifar10", lambda location, download: stand_in)
-    argv = ["--profile", "smoke", "--device", "cpu", "--out", str(tmp_path)]
+def test_cli_refuses_an_unwritable_out_before_loading_data(tmp_path, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data loaded before --out was checked")
+
+    monkeypatch.setattr(range_test_cli, "load_data", no_loading)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="--out .* is not a writable folder"):
+        main(["--profile", "smoke", "--device", "cpu", "--out", str(tmp_path / "file" / "out"),
+              "--checkpoint-dir", str(tmp_path / "ckpt")])
+
+
+@pytest.mark.parametrize("mode, expected", [("both", ["linear", "exp"]), ("exp", ["exp"])])
+def test_cli_runs_the_chosen_sweeps_and_records_the_command(mode, expected, stand_in, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(range_test_cli, "load_data", lambda location, download: stand_in)
+    argv = ["--profile", "smoke", "--device", "cpu", "--out", str(tmp_path / "out"), "--mode", mode,
+            "--checkpoint-dir", str(tmp_path / "ckpt")]
     records = main(argv)
-    assert [r["mode"] for r in records] == ["linear", "exp"]
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == [
-        "range-test-exp-smoke-seed0.json", "range-test-linear-smoke-seed0.json"]
-    assert records[0]["provenance"]["command"] == "python -m clr_lib.experiments.range_test_cifar " + " ".join(argv)
+    assert [r["mode"] for r in records] == expected
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == sorted(
+        f"range-test-{name}-smoke-seed0.json" for name in expected)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == sorted(
+        f"range-test-{name}-smoke-seed0.pt" for name in expected)
+    assert records[0]["provenance"]["command"] == "python -m clr_book.experiments.range_test " + shlex.join(argv)
+    assert records[0]["settings"]["channels_last"] is True  # auto: on for the CPU
     printed = capsys.readouterr().out
-    assert "data: synthetic stand-in" in printed and "ms/it" in printed and printed.count("-> ") == 2
+    assert "data: synthetic stand-in" in printed and "ms/it" in printed and printed.count("-> ") == len(expected)
 
 
 def test_module_entry_point_exits_2_with_a_one_line_error(tmp_path):
+    environment = {**os.environ, "CLR_CACHE": str(tmp_path / "cache")}
     completed = subprocess.run(
-        [sys.executable, "-m", "clr_lib.experiments.range_test_cifar", "--mode", "cosine", "--out", str(tmp_path)],
-        capture_output=True, text=True, cwd=REPOSITORY, timeout=120,
+        [sys.executable, "-m", "clr_book.experiments.range_test", "--mode", "cosine", "--out", str(tmp_path / "out"),
+         "--checkpoint-dir", str(tmp_path / "ckpt")],
+        capture_output=True, text=True, cwd=REPOSITORY, env=environment, timeout=120,
     )
     assert completed.returncode == 2
-    assert completed.stderr.strip() == (
-        "python -m clr_lib.experiments.range_test_cifar: error: --mode must be 'linear', 'exp' or 'both', got 'cosine'")
+    assert completed.stderr == ("python -m clr_book.experiments.range_test: error: "
+                                "--mode must be 'linear', 'exp' or 'both', got 'cosine'\n")
+    assert not list(tmp_path.iterdir())

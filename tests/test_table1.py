@@ -1,4 +1,4 @@
-"""clr_lib.experiments: the Table 1 policies, the profiles, the CLI end to end, results files and the table."""
+"""clr_book.experiments.table1: the Table 1 policies, the profiles, the CLI end to end, results files and the table."""
 
 from __future__ import annotations
 
@@ -6,30 +6,23 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from clr_lib.data import CIFAR10_CLASSES
-from clr_lib.experiments import (
-    PAPER_TABLE_1,
-    POLICIES,
-    PROFILES,
-    RESULT_SCHEMA,
-    format_comparison,
-    get_policy,
-    iterations_to_reach,
-    load_results,
-    paper_comparison,
-    resolve_profile,
-    run_policy,
-)
-from clr_lib.experiments.cli import main
-from clr_lib.experiments.provenance import describe_device, git_state, utc_now
+from clr_book.cifar.data import CIFAR10_CLASSES, make_synthetic_cifar10
+from clr_book.experiments.common import RunOptions, load_data
+from clr_book.experiments.provenance import checkout_state, describe_device, utc_now
+from clr_book.experiments.table1.__main__ import main
+from clr_book.experiments.table1.config import PAPER_TABLE_1, POLICIES, PROFILES, get_policy, resolve_profile
+from clr_book.experiments.table1.report import format_comparison, iterations_to_reach, load_results, paper_comparison
+from clr_book.experiments.table1.run import RESULT_SCHEMA, default_eval_batch_size, run_name, run_policy
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -145,11 +138,13 @@ def isolated_env(tmp_path, monkeypatch):
 def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated_env, capsys):
     out = tmp_path / "results"
     argv = ["--policy", "decay,exp_range", "--profile", "smoke", "--data", str(tiny_cifar), "--out", str(out),
-            "--device", "cpu", "--no-download"]
+            "--device", "cpu", "--no-download", "--checkpoint-dir", str(tmp_path / "ckpt")]
     records = main(argv)
     assert [r["policy"] for r in records] == ["decay", "exp_range"]
     files = sorted(out.glob("*.json"))
     assert [f.name for f in files] == ["table1-decay-smoke-seed0.json", "table1-exp_range-smoke-seed0.json"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "table1-decay-smoke-seed0.pt", "table1-exp_range-smoke-seed0.pt"]
     summary = capsys.readouterr().out
     assert "decay" in summary and "ms/it" in summary
 
@@ -167,14 +162,17 @@ def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated
     timing = record["timing"]
     assert timing["train_seconds"] > 0 and timing["eval_seconds"] > 0
     assert timing["seconds_per_iteration"] == pytest.approx(timing["train_seconds"] / 42)
+    assert timing["resumed_at_iterations"] == []
+    assert record["settings"]["step"] == "eager" and record["settings"]["eval_batch_size"] == 250
     environment = record["environment"]
     assert environment["device_type"] == "cpu" and environment["device"]
     assert {"torch", "numpy", "python", "torchvision"} <= set(environment)
     provenance = record["provenance"]
-    assert provenance["command"] == "python -m clr_lib.experiments " + " ".join(argv)
+    assert provenance["command"] == "python -m clr_book.experiments.table1 " + shlex.join(argv)
     assert provenance["seed"] == 0 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", provenance["date_utc"])
     assert provenance["commit"] is None or re.fullmatch(r"[0-9a-f]{40}", provenance["commit"])
     assert provenance["dirty"] in (True, False, None)
+    assert set(provenance["package"]) == {"version", "url", "vcs_commit", "editable"}
     assert record["data"]["source"].startswith(str(tiny_cifar.resolve())) and not record["data"]["synthetic"]
     assert record["data"]["train_images"] == 500 and record["data"]["test_images"] == 200
     assert any("scaled by 0.001" in note for note in record["notes"])
@@ -188,59 +186,127 @@ def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated
     table = format_comparison(rows)
     assert table.count("\n") == 3 and "| exp_range | 42,000 | 82.2 | 42 |" in table
 
+    # The same command again finds each run finished in its checkpoint: nothing is trained again.
+    again = main(argv)
+    assert [r["curves"] for r in again] == [r["curves"] for r in records]
+    assert again[1]["timing"]["resumed_at_iterations"] == [42]
+    assert again[1]["timing"]["train_seconds"] == timing["train_seconds"]
+
 
 def test_cli_jobs_run_policies_in_parallel_processes_with_the_same_results(tiny_cifar, tmp_path, isolated_env):
-    common = ["--profile", "smoke", "--data", str(tiny_cifar), "--device", "cpu", "--no-download"]
+    common = ["--profile", "smoke", "--data", str(tiny_cifar), "--device", "cpu", "--no-download",
+              "--checkpoint-dir", str(tmp_path / "ckpt")]
     parallel = main(["--policy", "decay,exp", "--jobs", "2", "--out", str(tmp_path / "parallel"), *common])
     assert [r["policy"] for r in parallel] == ["decay", "exp"]
     assert sorted(p.name for p in (tmp_path / "parallel").glob("*.json")) == [
         "table1-decay-smoke-seed0.json", "table1-exp-smoke-seed0.json"]
     assert "--policy exp " in parallel[1]["provenance"]["command"]  # each child records the command that reruns it
-    serial = main(["--policy", "decay", "--out", str(tmp_path / "serial"), *common])
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "table1-decay-smoke-seed0.pt", "table1-exp-smoke-seed0.pt"]
+    serial = main(["--policy", "decay", "--out", str(tmp_path / "serial"), "--fresh", *common])
+    assert serial[0]["timing"]["resumed_at_iterations"] == []  # --fresh: trained again, not read back
     assert parallel[0]["curves"]["lr"] == serial[0]["curves"]["lr"]
     assert parallel[0]["iterations"] == serial[0]["iterations"] == 25
 
 
 def test_run_policy_without_out_dir_writes_nothing(tiny_cifar, tmp_path, isolated_env):
-    record = run_policy("triangular2", profile="smoke", data_location=tiny_cifar, device="cpu", download=False)
+    data = load_data(tiny_cifar, download=False)
+    record = run_policy(get_policy("triangular2"), PROFILES["smoke"], data, torch.device("cpu"))
     assert "path" not in record and record["iterations"] == 25
     assert record["curves"]["lr"][-1] == pytest.approx(get_policy("triangular2").schedule(0.001)(24))
+    assert record["provenance"]["command"] == record["environment"]["argv"]  # no command given: this process's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # the decoded images' cache only
+
+
+def test_run_policy_resumes_from_its_checkpoint_and_refuses_one_of_other_settings(tmp_path):
+    data = make_synthetic_cifar10(500, 200)
+    policy, profile, cpu = get_policy("decay"), PROFILES["smoke"], torch.device("cpu")
+    options = RunOptions(out=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", command="pytest decay")
+    first = run_policy(policy, profile, data, cpu, options=options, eval_batch_size=100)
+    assert Path(first["path"]) == tmp_path / "out" / "table1-decay-smoke-seed0.json"
+    assert (tmp_path / "ckpt" / (run_name("decay", "smoke", 0) + ".pt")).is_file()
+    assert first["provenance"]["command"] == "pytest decay"
+    again = run_policy(policy, profile, data, cpu, options=options, eval_batch_size=100)
+    assert again["curves"] == first["curves"] and again["timing"]["resumed_at_iterations"] == [25]
+    with pytest.raises(ValueError, match="other settings .*eval_batch_size: checkpoint has 100, this run has 50"):
+        run_policy(policy, profile, data, cpu, options=options, eval_batch_size=50)
+
+
+def test_default_eval_batch_size_is_smaller_on_the_cpu():
+    assert default_eval_batch_size(torch.device("cpu")) == 250
+    assert default_eval_batch_size(torch.device("cuda")) == 1000
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--policy", "cosine"], "policy must be one of"),
+        (["--policy", "cosine"], "--policy must be 'all' or names from"),
+        (["--policy", "fixed,exp,fixed"], "--policy names fixed more than once"),
         (["--profile", "huge"], "profile must be"),
         (["--data", "/nonexistent/cifar"], "--data must be an existing"),
         (["--channels-last", "maybe"], "--channels-last must be"),
         (["--device", "tpu"], "device must be"),
         (["--seed", "-1"], "--seed must be"),
-        (["--cuda-graph", "yes"], "--cuda-graph must be 'on' or 'off'"),
-        (["--cuda-graph", "on", "--device", "cpu"], "--cuda-graph on needs a CUDA device"),
+        (["--amp", "int8"], "amp_dtype must be"),
+        (["--compile", "fastest"], "compile must be"),
+        (["--step", "graph"], "--step must be one of eager, tensor_lr, cuda_graph, got 'graph'"),
+        (["--step", "cuda_graph", "--device", "cpu"], "--step cuda_graph needs a CUDA device"),
+        (["--step", "tensor_lr", "--compile", "default"], "--step tensor_lr replaces torch.compile"),
         (["--jobs", "0"], "--jobs must be"),
+        (["--checkpoint-every", "-1"], "--checkpoint-every must be"),
     ],
 )
-def test_cli_bad_options_raise_naming_the_option(argv, message, tmp_path):
-    with pytest.raises(ValueError, match=message):
-        main([*argv, "--out", str(tmp_path)])
+def test_cli_bad_options_raise_naming_the_option(argv, message, tmp_path, isolated_env):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        main([*argv, "--device", "cpu", "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt")]
+             if "--device" not in argv else
+             [*argv, "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt")])
+    assert not (tmp_path / "cache").exists()  # no data loaded, no default checkpoint folder
 
 
-def test_run_policy_rejects_unknown_policy_and_missing_data(tmp_path, isolated_env):
+def test_cli_refuses_an_unwritable_out_before_loading_data(tmp_path, isolated_env):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="--out .* is not a writable folder"):
+        main(["--profile", "smoke", "--device", "cpu", "--out", str(tmp_path / "file" / "results"),
+              "--checkpoint-dir", str(tmp_path / "ckpt")])
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "ckpt").exists()
+
+
+def test_cli_needs_out(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--policy", "fixed"])
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_run_policy_rejects_bad_arguments_and_load_data_a_missing_folder(tmp_path):
+    data = make_synthetic_cifar10(20, 10)
+    policy, profile, cpu = get_policy("fixed"), PROFILES["smoke"], torch.device("cpu")
     with pytest.raises(ValueError, match="policy must be one of"):
-        run_policy("sgdr", profile="smoke")
-    with pytest.raises(ValueError, match="location must be an existing"):
-        run_policy("fixed", profile="smoke", data_location=tmp_path / "missing", device="cpu")
+        get_policy("sgdr")
+    with pytest.raises(ValueError, match="seed must be a whole number >= 0, got -1"):
+        run_policy(policy, profile, data, cpu, seed=-1)
+    with pytest.raises(ValueError, match="step must be one of 'eager', 'tensor_lr', 'cuda_graph', got 'graph'"):
+        run_policy(policy, profile, data, cpu, step="graph")
+    with pytest.raises(ValueError, match="step='cuda_graph' needs a CUDA device"):
+        run_policy(policy, profile, data, cpu, step="cuda_graph")
+    with pytest.raises(ValueError, match="replaces torch.compile"):
+        run_policy(policy, profile, data, cpu, step="tensor_lr", compile="default")
+    with pytest.raises(ValueError, match="--data must be an existing"):
+        load_data(tmp_path / "missing")
 
 
 def test_module_entry_point_reports_bad_options_with_exit_status_2(tmp_path):
-    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "CLR_CACHE": str(tmp_path / "cache")}
     completed = subprocess.run(
-        [sys.executable, "-m", "clr_lib.experiments", "--policy", "nope", "--out", str(tmp_path)],
+        [sys.executable, "-m", "clr_book.experiments.table1", "--policy", "nope", "--out", str(tmp_path / "out"),
+         "--checkpoint-dir", str(tmp_path / "ckpt")],
         capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120,
     )
     assert completed.returncode == 2
-    assert "policy must be one of" in completed.stderr and not list(tmp_path.iterdir())
+    assert completed.stderr == (
+        "python -m clr_book.experiments.table1: error: --policy must be 'all' or names from "
+        "fixed, triangular2, decay, exp, exp_range, got nope\n")
+    assert not list(tmp_path.iterdir())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,7 +352,7 @@ def test_load_results_orders_by_table_1_and_skips_foreign_json(tmp_path):
 
 
 def test_provenance_helpers():
-    state = git_state(REPOSITORY)
+    state = checkout_state(REPOSITORY)
     assert set(state) == {"commit", "dirty"}
-    assert describe_device("cpu")
+    assert describe_device(torch.device("cpu"))
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utc_now())

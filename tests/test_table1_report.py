@@ -1,4 +1,4 @@
-"""clr_lib.experiments.figures: the Figure 1 analogue, the schedules plot and the paper-vs-ours table."""
+"""clr_book.experiments.table1.report: the Figure 1 analogue, the schedules plot and the paper-vs-ours table."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from clr_lib.experiments import RESULT_SCHEMA, get_policy  # noqa: E402
-from clr_lib.experiments.figures import (  # noqa: E402
+from clr_book.experiments.table1.config import get_policy  # noqa: E402
+from clr_book.experiments.table1.report import (  # noqa: E402
     comparison_markdown,
     plot_accuracy_and_lr,
     plot_policy_schedules,
     record_lr_curve,
 )
+from clr_book.experiments.table1.run import RESULT_SCHEMA  # noqa: E402
 
 
 def _record(policy: str, accuracies: list[float], scale: float = 0.002, synthetic: bool = False) -> dict:
@@ -72,3 +73,17 @@ def test_comparison_markdown_carries_the_caveats():
     assert "50.0 % (our fixed run's final accuracy)" in text
     synthetic = comparison_markdown([_record("exp", [0.2], synthetic=True)])
     assert "SYNTHETIC" in synthetic and "No fixed run" in synthetic
+
+
+def test_results_files_written_before_the_move_still_load(tmp_path):
+    """The schema string is unchanged, so the book's existing results files keep loading."""
+    import json
+
+    from clr_book.experiments.table1.report import load_results
+
+    assert RESULT_SCHEMA == "clr_lib.experiments.table1/1"
+    for record in (_record("exp_range", [0.55, 0.52]), _record("fixed", [0.3, 0.5])):
+        (tmp_path / f"table1-{record['policy']}-quick-seed0.json").write_text(json.dumps(record))
+    records = load_results(tmp_path)
+    assert [r["policy"] for r in records] == ["fixed", "exp_range"]
+    assert "| fixed | 70,000 | 81.4 | 140 | 50.0 | -31.4 | 140 |" in comparison_markdown(records)

@@ -1,18 +1,34 @@
-"""clr_lib.experiments.time_to_accuracy: six schedules at an equal budget, one results file per run, time to target."""
+"""clr_book.experiments.time_to_accuracy: six schedules at an equal budget, one results file per run, time to target."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 
 import numpy as np
 import pytest
+import torch
 
+import clr_book.experiments.time_to_accuracy.__main__ as tta_cli
 import clr_lib
-from clr_lib.data import make_synthetic_cifar10
-from clr_lib.experiments import equal_budget, time_to_accuracy, tta_report
-from clr_lib.experiments.equal_budget import SCHEDULE_NAMES, Recipe, equal_budget_schedules
-from clr_lib.experiments.time_to_accuracy import PROFILES, SCHEMA, resolve_tta_profile, result_filename, run_comparison
+from clr_book.cifar.data import make_synthetic_cifar10
+from clr_book.experiments.common import RunOptions
+from clr_book.experiments.time_to_accuracy import config as equal_budget
+from clr_book.experiments.time_to_accuracy import report as tta_report
+from clr_book.experiments.time_to_accuracy import run as time_to_accuracy
+from clr_book.experiments.time_to_accuracy.config import (
+    PROFILES,
+    SCHEDULE_NAMES,
+    Recipe,
+    equal_budget_schedules,
+    resolve_tta_profile,
+)
+from clr_book.experiments.time_to_accuracy.run import SCHEMA, result_filename, run_comparison
+
+CPU = torch.device("cpu")
+SMOKE = PROFILES["smoke"]
 
 # ----------------------------------------------------------------------------------------------
 # The recipe and the schedules at an equal budget
@@ -135,8 +151,9 @@ def stand_in():
 @pytest.fixture(scope="module")
 def smoke_records(stand_in, tmp_path_factory):
     out = tmp_path_factory.mktemp("tta")
-    records = run_comparison(profile="smoke", data=stand_in, device="cpu", out_dir=out,
-                             schedules=["triangular", "fixed_3x"], seeds=[0, 1], command="pytest", verbose=False)
+    options = RunOptions(out=out, checkpoint_dir=tmp_path_factory.mktemp("tta_ckpt"), command="pytest")
+    records = run_comparison(SMOKE, stand_in, CPU, options=options, schedules=["triangular", "fixed_3x"], seeds=[0, 1],
+                             verbose=False)
     return out, records
 
 
@@ -241,9 +258,35 @@ def test_plot_curves_labels_axes_with_units(smoke_records):
 
 def test_run_schedule_rejects_bad_input(stand_in):
     with pytest.raises(ValueError, match="schedule must be one of"):
-        time_to_accuracy.run_schedule("cosine", profile="smoke", data=stand_in, device="cpu")
+        time_to_accuracy.run_schedule("cosine", SMOKE, stand_in, CPU)
     with pytest.raises(ValueError, match="seed"):
-        time_to_accuracy.run_schedule("fixed", profile="smoke", data=stand_in, device="cpu", seed=-1)
+        time_to_accuracy.run_schedule("fixed", SMOKE, stand_in, CPU, seed=-1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"schedules": ["sgdr", "cosine"]}, "schedules must name runs from .*, got 'cosine'"),
+     ({"schedules": ["sgdr", "sgdr"]}, "schedules and seeds must each name a run once"),
+     ({"seeds": [1, 1]}, "schedules and seeds must each name a run once")],
+)
+def test_run_comparison_refuses_unknown_and_repeated_runs_before_training(stand_in, kwargs, message, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(time_to_accuracy, "run_schedule", no_training)
+    with pytest.raises(ValueError, match=message):
+        run_comparison(SMOKE, stand_in, CPU, verbose=False, **kwargs)
+
+
+def test_run_schedule_without_out_writes_only_its_checkpoint_and_resumes_from_it(stand_in, tmp_path):
+    options = RunOptions(checkpoint_dir=tmp_path)
+    first = time_to_accuracy.run_schedule("one_cycle", SMOKE, stand_in, CPU, seed=4, options=options)
+    assert "path" not in first and first["provenance"]["seed"] == 4
+    assert first["provenance"]["command"] == first["environment"]["argv"]  # no command given: this process's
+    assert [p.name for p in tmp_path.iterdir()] == ["tta-one_cycle-smoke-seed4.pt"]
+    again = time_to_accuracy.run_schedule("one_cycle", SMOKE, stand_in, CPU, seed=4, options=options)
+    assert again["curves"] == first["curves"] and again["timing"]["resumed_at_iterations"] == [8]
+    assert again["timing"]["train_seconds"] == first["timing"]["train_seconds"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,23 +295,50 @@ def test_run_schedule_rejects_bad_input(stand_in):
 
 
 def test_cli_runs_the_smoke_profile_and_prints_the_summary(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(time_to_accuracy, "load_cifar10", lambda location: make_synthetic_cifar10(200, 100))
-    records = time_to_accuracy.main(["--profile", "smoke", "--device", "cpu", "--out", str(tmp_path),
-                                     "--schedules", "one_cycle", "--seeds", "3"])
-    assert len(records) == 1 and (tmp_path / result_filename("one_cycle", "smoke", 3)).exists()
-    assert records[0]["provenance"]["command"].startswith("python -m clr_lib.experiments.time_to_accuracy --profile smoke")
+    monkeypatch.setattr(tta_cli, "load_data", lambda location, download: make_synthetic_cifar10(200, 100))
+    argv = ["--profile", "smoke", "--device", "cpu", "--out", str(tmp_path / "out"), "--schedules", "one_cycle",
+            "--seeds", "3", "--checkpoint-dir", str(tmp_path / "ckpt")]
+    records = tta_cli.main(argv)
+    assert len(records) == 1 and (tmp_path / "out" / result_filename("one_cycle", "smoke", 3)).exists()
+    assert (tmp_path / "ckpt" / "tta-one_cycle-smoke-seed3.pt").exists()
+    assert records[0]["provenance"]["command"] == "python -m clr_book.experiments.time_to_accuracy " + shlex.join(argv)
     assert "| one-cycle |" in capsys.readouterr().out
+
+
+@pytest.fixture()
+def isolated_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CLR_CIFAR10", raising=False)
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [(["--profile", "huge"], "profile must be"), (["--schedules", "cosine"], "--schedules"),
-     (["--seeds", "a,b"], "--seeds"), (["--data", "/no/such/cifar"], "--data"), (["--device", "tpu"], "device")],
+     (["--schedules", "sgdr,fixed,sgdr"], "--schedules names sgdr more than once"),
+     (["--seeds", "a,b"], "--seeds"), (["--seeds", "1,1"], "--seeds names a seed more than once"),
+     (["--compile", "fastest"], "--compile: compile must be"),
+     (["--data", "/no/such/cifar"], "--data"), (["--device", "tpu"], "device")],
 )
-def test_cli_errors_name_the_option(argv, message, tmp_path):
-    with pytest.raises(ValueError, match=message):
-        time_to_accuracy.main(["--out", str(tmp_path), "--device", "cpu", *argv] if "--device" not in argv
-                              else ["--out", str(tmp_path), *argv])
+def test_cli_errors_name_the_option(argv, message, tmp_path, isolated_env):
+    shared = ["--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt")]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tta_cli.main([*shared, "--device", "cpu", *argv] if "--device" not in argv else [*shared, *argv])
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cli_needs_out_and_refuses_an_unwritable_one_before_loading_data(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as stop:
+        tta_cli.main(["--profile", "smoke"])
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data loaded before --out was checked")
+
+    monkeypatch.setattr(tta_cli, "load_data", no_loading)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="--out .* is not a writable folder"):
+        tta_cli.main(["--profile", "smoke", "--device", "cpu", "--out", str(tmp_path / "file" / "out"),
+                      "--checkpoint-dir", str(tmp_path / "ckpt")])
 
 
 def test_equal_budget_module_documents_every_schedule():

@@ -551,7 +551,8 @@ def train(
                 runner.advance()
             if checkpoint is not None and (done == iterations or checkpoint.due()):
                 synchronize()
-                timing["train"] += time.perf_counter() - segment_start
+                if done < iterations:  # the last segment ended at the final evaluation: train_seconds stays its clock
+                    timing["train"] += time.perf_counter() - segment_start
                 checkpoint.save(state(done))
                 segment_start = time.perf_counter()
     if bar is not None:

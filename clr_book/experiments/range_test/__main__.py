@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ...cifar.precision import resolve_amp_dtype, resolve_compile
-from ..common import experiment_parser, load_data, names_option, resolve_device, resolve_run_options, run_cli
+from ..common import experiment_parser, load_data, resolve_device, resolve_run_options, run_cli
 from ..provenance import describe_device
 from .config import MODES, RANGE_TEST_PROFILES, resolve_range_test_profile
 from .run import run_range_test
@@ -44,7 +44,9 @@ def main(argv: Sequence[str]) -> list[dict[str, Any]]:
         ValueError: a bad option value, naming the option (checked before any data is loaded).
     """
     args = build_parser().parse_args(argv)
-    modes = list(MODES) if args.mode == "both" else names_option("--mode", args.mode, list(MODES))
+    if args.mode != "both" and args.mode not in MODES:
+        raise ValueError(f"--mode must be 'linear', 'exp' or 'both', got {args.mode!r}")
+    modes = list(MODES) if args.mode == "both" else [args.mode]
     channels_last = {"auto": None, "on": True, "off": False}.get(args.channels_last, "bad")
     if channels_last == "bad":
         raise ValueError(f"--channels-last must be 'auto', 'on' or 'off', got {args.channels_last!r}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from clr_lib.plotting import RunCurves, color_for, plot_runs_with_lr
+from clr_lib.plotting import RunCurves, color_for, new_axes, plot_runs_with_lr
 
 from ..records import first_reaching, read_records
 from .config import PAPER_TABLE_1, POLICIES, get_policy
@@ -128,15 +128,6 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _new_axes(ax: "Axes | None", figsize: tuple[float, float]) -> "Axes":
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
 def plot_policy_schedules(iteration_scale: float = 1.0, *, names: Sequence[str] | None = None,
                           ax: "Axes | None" = None) -> "Axes":
     """Each policy's LR over its own budget at ``iteration_scale`` (1: the paper's), on a log LR axis.
@@ -153,7 +144,7 @@ def plot_policy_schedules(iteration_scale: float = 1.0, *, names: Sequence[str] 
         ValueError: an unknown policy name or a bad ``iteration_scale``.
     """
     chosen = [get_policy(name) for name in (names if names is not None else POLICIES)]
-    ax = _new_axes(ax, (8.0, 3.4))
+    ax = new_axes(ax, (8.0, 3.4))
     for policy in chosen:
         steps = np.arange(policy.budget(iteration_scale))
         ax.plot(steps, policy.schedule(iteration_scale)(steps), label=f"{policy.name} ({len(steps):,} it)",
