@@ -27,7 +27,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 from numbers import Integral
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ from ._validation import (
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["LRSuggestion", "RangeTestResult", "lr_range_test"]
+__all__ = ["LRSuggestion", "RangeTestResult", "SweepCheckpoint", "lr_range_test"]
 
 Metric = Callable[[torch.Tensor, Any], float]
 Loader = Union[Iterable[Any], Callable[[], Iterable[Any]]]
@@ -392,6 +392,7 @@ def lr_range_test(
     amp_dtype: Optional[torch.dtype] = None,
     batch_fn: Optional[Callable[[Any], tuple[Any, Any]]] = None,
     progress: bool = True,
+    checkpoint: Optional[SweepCheckpoint] = None,
 ) -> RangeTestResult:
     r"""Run the LR range test and return the recorded curves.
 
@@ -464,6 +465,15 @@ def lr_range_test(
         batch_fn: ``batch_fn(batch) -> (inputs, targets)`` for batches of another shape.
         progress: show a tqdm progress bar (``True`` or ``False``; so must ``amp`` be: a truthy
             string such as ``"False"`` raises ``ValueError``).
+        checkpoint: resume a long sweep after a stop: an object with ``load() -> dict | None``,
+            ``due() -> bool`` and ``save(state)`` (:class:`SweepCheckpoint`; the book's
+            ``clr_book.checkpoint.Checkpoint`` is one). The sweep's state (iteration, model, optimizer,
+            grad scaler, the curves so far, the smoothing, the random generators, and the loaders'
+            positions) is saved whenever ``due()`` says so, and a saved state is continued from, so
+            a resumed sweep gives the uninterrupted sweep's result. The loaders must then have
+            ``state_dict()`` and ``load_state_dict()`` (their position in the data), and the model
+            and optimizer passed in must be the ones the sweep started from (the state they are
+            restored to at the end).
 
     Returns:
         A :class:`RangeTestResult`; call its ``suggest()`` for base_lr/max_lr and ``plot()``.
@@ -500,6 +510,15 @@ def lr_range_test(
     if amp_dtype is None:
         amp_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     metric, metric_name = _resolve_metric(accuracy)
+    if checkpoint is not None:
+        for name in ("load", "due", "save"):
+            require_callable(f"checkpoint.{name}", getattr(checkpoint, name, None),
+                             "a method of a checkpoint (load, due and save)")
+        for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+            if loader is not None and not all(callable(getattr(loader, method, None))
+                                              for method in ("state_dict", "load_state_dict")):
+                raise ValueError(f"{name} must have state_dict() and load_state_dict() to resume a sweep "
+                                 f"with a checkpoint, got a {type(loader).__name__}")
     split = batch_fn or _split_pair
     autocast = partial(torch.autocast, device.type, dtype=amp_dtype) if amp else nullcontext
 
@@ -519,7 +538,27 @@ def lr_range_test(
         scaler = torch.amp.GradScaler(device.type, enabled=amp and amp_dtype == torch.float16)
         batches = _endless(train_loader, "train_loader")
         model.train()
-        for iteration, lr in enumerate(lrs.tolist()):
+        start = 0
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            if not np.array_equal(np.asarray(saved["lrs"]), lrs):
+                raise ValueError("checkpoint holds a sweep over other learning rates than this one "
+                                 f"({len(saved['lrs'])} from {saved['lrs'][0]:g} to {saved['lrs'][-1]:g})")
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scaler.load_state_dict(saved["scaler"])
+            train_loader.load_state_dict(saved["train_loader"])  # type: ignore[union-attr]
+            if val_loader is not None:
+                val_loader.load_state_dict(saved["val_loader"])  # type: ignore[union-attr]
+            losses, raw_losses = list(saved["losses"]), list(saved["raw_losses"])
+            metrics, raw_metrics = list(saved["metrics"]), list(saved["raw_metrics"])
+            smooth_loss.average, smooth_loss.count = saved["smooth_loss"]
+            smooth_metric.average, smooth_metric.count = saved["smooth_metric"]
+            best = saved["best"]
+            _set_rng_state(saved["rng"])
+            start = saved["iteration"]
+            bar.update(start)
+        for iteration, lr in enumerate(lrs.tolist()[start:], start=start):
             for group, ratio in zip(optimizer.param_groups, group_ratios):
                 group["lr"] = lr * ratio
             optimizer.zero_grad(set_to_none=True)
@@ -545,6 +584,17 @@ def lr_range_test(
             if _has_diverged(losses[-1], best, diverge_threshold):
                 stopped_at = iteration
                 break
+            if checkpoint is not None and iteration + 1 < num_iter and checkpoint.due():
+                checkpoint.save({
+                    "iteration": iteration + 1, "lrs": lrs, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                    "train_loader": train_loader.state_dict(),  # type: ignore[union-attr]
+                    "val_loader": None if val_loader is None else val_loader.state_dict(),  # type: ignore[union-attr]
+                    "losses": losses, "raw_losses": raw_losses, "metrics": metrics, "raw_metrics": raw_metrics,
+                    "smooth_loss": (smooth_loss.average, smooth_loss.count),
+                    "smooth_metric": (smooth_metric.average, smooth_metric.count), "best": best,
+                    "rng": _rng_state(),
+                })
     return RangeTestResult(
         lrs=lrs[: len(losses)],
         losses=losses,
@@ -621,6 +671,32 @@ def _has_diverged(smoothed: float, best: float, threshold: float) -> bool:
     if not math.isfinite(smoothed):
         return True
     return smoothed - best > (threshold - 1) * max(abs(best), _DIVERGENCE_SCALE_FLOOR)
+
+
+class SweepCheckpoint(Protocol):
+    """What :func:`lr_range_test` needs of a checkpoint to resume a sweep (see its ``checkpoint``)."""
+
+    def load(self) -> Optional[dict[str, Any]]:
+        """The saved state, or None when there is none."""
+
+    def due(self) -> bool:
+        """Whether to save now (after the current iteration)."""
+
+    def save(self, state: dict[str, Any]) -> Any:
+        """Keep ``state`` (it may raise afterwards, e.g. to stop on a signal)."""
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class _DebiasedEMA:

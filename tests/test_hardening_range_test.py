@@ -9,6 +9,7 @@ descent and SGD over the mini-batches share that threshold exactly: 2.0.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -335,3 +336,92 @@ def test_base_divisor_must_be_a_finite_number_above_one(divisor, shown):
 def test_plot_refuses_a_truthy_string_for_show_suggestions():
     with pytest.raises(ValueError, match="show_suggestions must be True or False, got 'False'"):
         hand_made(U_LOSSES, lrs=U_LRS).plot(show_suggestions="False")
+
+
+# ----------------------------------------------------------------------------------------------
+# Resuming a sweep from a checkpoint (lr_range_test's checkpoint argument)
+# ----------------------------------------------------------------------------------------------
+
+
+class _MemoryCheckpoint:
+    """Keeps the last saved state in memory; 'dies' (raises) after ``saves`` saves when asked to."""
+
+    def __init__(self, saves=None):
+        self.state, self.saves = None, saves
+
+    def load(self):
+        return self.state
+
+    def due(self):
+        return True
+
+    def save(self, state):
+        self.state = copy.deepcopy(state)
+        if self.saves is not None:
+            self.saves -= 1
+            if self.saves == 0:
+                raise RuntimeError("killed")
+
+
+class _Stream:
+    """A resumable loader: batches of a fixed random regression problem, position in its state."""
+
+    def __init__(self, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        self.inputs = torch.randn(64, 5, generator=generator)
+        self.targets = self.inputs @ torch.randn(5, 1, generator=generator)
+        self.position = 0
+
+    def __iter__(self):
+        while self.position < 8:
+            start = 8 * self.position
+            self.position += 1
+            yield self.inputs[start:start + 8], self.targets[start:start + 8]
+        self.position = 0
+
+    def state_dict(self):
+        return {"position": self.position}
+
+    def load_state_dict(self, state):
+        self.position = state["position"]
+
+
+def _sweep(checkpoint=None):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    result = lr_range_test(model, optimizer, torch.nn.MSELoss(), _Stream(), start_lr=1e-4, end_lr=1.0,
+                           num_iter=20, progress=False, checkpoint=checkpoint)
+    return result, model
+
+
+def test_a_sweep_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result():
+    expected, expected_model = _sweep()
+    checkpoint = _MemoryCheckpoint(saves=9)
+    with pytest.raises(RuntimeError, match="killed"):
+        _sweep(checkpoint)
+    checkpoint.saves = None
+    assert checkpoint.state["iteration"] == 9
+    resumed, resumed_model = _sweep(checkpoint)
+    assert resumed.to_dict() == expected.to_dict()
+    assert all(torch.equal(a, b) for a, b in zip(resumed_model.parameters(), expected_model.parameters()))
+
+
+def test_a_checkpoint_needs_a_loader_that_keeps_its_position():
+    model = torch.nn.Linear(5, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.001)
+    batches = [(torch.randn(8, 5), torch.randn(8, 1))]
+    with pytest.raises(ValueError, match="train_loader must have state_dict"):
+        lr_range_test(model, optimizer, torch.nn.MSELoss(), batches, start_lr=1e-4, end_lr=1.0, num_iter=5,
+                      progress=False, checkpoint=_MemoryCheckpoint())
+
+
+def test_a_checkpoint_of_another_sweep_is_refused():
+    checkpoint = _MemoryCheckpoint(saves=3)
+    with pytest.raises(RuntimeError):
+        _sweep(checkpoint)
+    model = torch.nn.Linear(5, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.001)
+    with pytest.raises(ValueError, match="other learning rates"):
+        lr_range_test(model, optimizer, torch.nn.MSELoss(), _Stream(), start_lr=1e-3, end_lr=1.0, num_iter=20,
+                      progress=False, checkpoint=checkpoint)

@@ -205,3 +205,40 @@ def test_a_checkpoint_of_another_seed_is_not_continued(tiny_cifar, tmp_path, uni
                                capture_output=True, text=True, timeout=600)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "seed: checkpoint has 3, this run has 0" in completed.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# The range test: a sweep stopped half-way continues to the uninterrupted sweep's result
+# ----------------------------------------------------------------------------------------------
+
+
+def _range_test(tmp_path, checkpoint_dir=None, dies_after=None):
+    from clr_book.experiments import common
+    from clr_book.experiments.range_test.config import RANGE_TEST_PROFILES
+    from clr_book.experiments.range_test.run import run_range_test
+
+    options = common.RunOptions(checkpoint_dir=checkpoint_dir, checkpoint_every=0)
+    if dies_after is not None:  # the run's checkpoint 'dies' right after its dies_after-th save
+        original = common.checkpoint_for
+
+        def dying(options, name, settings):
+            checkpoint = original(options, name, settings)
+            return DiesAfterSave(checkpoint.folder, checkpoint.name, settings, every_seconds=0, saves=dies_after)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("clr_book.experiments.range_test.run.checkpoint_for", dying)
+            return run_range_test(RANGE_TEST_PROFILES["smoke"], "linear", make_synthetic_cifar10(500, 200, seed=4),
+                                  torch.device("cpu"), seed=1, options=options, num_iter=16)
+    return run_range_test(RANGE_TEST_PROFILES["smoke"], "linear", make_synthetic_cifar10(500, 200, seed=4),
+                          torch.device("cpu"), seed=1, options=options, num_iter=16)
+
+
+def test_a_range_test_sweep_resumes_mid_sweep_to_the_uninterrupted_result(tmp_path):
+    expected = _range_test(tmp_path)
+    with pytest.raises(SystemExit):
+        _range_test(tmp_path, tmp_path / "ckpt", dies_after=7)  # killed after iteration 7 of 16
+    resumed = _range_test(tmp_path, tmp_path / "ckpt")
+    assert resumed["result"] == expected["result"] and resumed["suggestion"] == expected["suggestion"]
+    assert resumed["timing"]["resumed_at_iterations"] == [7]
+    again = _range_test(tmp_path, tmp_path / "ckpt")  # finished: read back, not swept again
+    assert again["result"] == expected["result"] and again["timing"] == resumed["timing"]

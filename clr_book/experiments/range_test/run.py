@@ -54,6 +54,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -67,6 +68,7 @@ from clr_lib import lr_range_test
 from clr_lib._validation import require_non_negative_int
 from clr_lib.range_test import RangeTestResult
 
+from ...checkpoint import Checkpoint
 from ...cifar.data import CIFAR10, DeviceBatches, to_device
 from ...cifar.models import CaffeCIFAR10Full, caffe_param_groups, count_parameters
 from ...cifar.precision import dtype_name
@@ -76,7 +78,8 @@ from ..records import write_record
 from ..table1.config import SOLVER
 from .config import PAPER_RANGE_TEST, RangeTestProfile, Sweep, sweep_for
 
-__all__ = ["RESULT_SCHEMA", "HeldOutRotation", "range_test_filename", "run_range_test", "shuffled_test_split"]
+__all__ = ["RESULT_SCHEMA", "HeldOutRotation", "TrainingStream", "range_test_filename", "run_range_test",
+           "shuffled_test_split"]
 
 RESULT_SCHEMA = "clr_lib.experiments.range_test/1"
 """The ``schema`` value of every results file this module writes (unchanged since the first files)."""
@@ -113,6 +116,72 @@ class HeldOutRotation:
             batch = next(self._iterator)
         self.calls += 1
         return [batch]
+
+    def state_dict(self) -> dict[str, Any]:
+        """How many batches have been served (the position in the rotation)."""
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the rotation after ``state["calls"]`` batches."""
+        self.calls = state["calls"]
+        position = self.calls % len(self.batches)
+        self._iterator = iter(())
+        if position:
+            self._iterator = self.batches.epoch()
+            for _ in range(position):
+                next(self._iterator)
+
+
+class TrainingStream:
+    """The training batches as one endless stream whose position survives a checkpoint.
+
+    ``lr_range_test`` re-iterates its ``train_loader`` whenever a pass runs out; iterating this object
+    continues :meth:`DeviceBatches.batches` (a new shuffled epoch whenever one ends), and
+    :meth:`state_dict` / :meth:`load_state_dict` carry the generator and the position in the epoch.
+    """
+
+    def __init__(self, batches: DeviceBatches) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.batches.batches(len(self.batches))  # one epoch's worth; lr_range_test asks again
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.batches.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batches.load_state_dict(state)
+
+
+class _TimedCheckpoint:
+    """A :class:`~clr_book.checkpoint.Checkpoint` for ``lr_range_test`` that also keeps the sweep's seconds."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self.started = time.perf_counter()
+        self.earlier_seconds = 0.0
+        self.resumed_at: list[int] = []
+
+    def load(self) -> dict[str, Any] | None:
+        state = self.checkpoint.load()
+        if state is None:
+            return None
+        self.earlier_seconds = state["seconds"]
+        self.resumed_at = [*state["resumed_at"], state["sweep"]["iteration"]]
+        return state["sweep"]
+
+    def due(self) -> bool:
+        return self.checkpoint.due()
+
+    def save(self, state: dict[str, Any]) -> Any:
+        return self.checkpoint.save({"sweep": state, "seconds": self.seconds(), "resumed_at": self.resumed_at})
+
+    def seconds(self) -> float:
+        """Seconds of sweeping, over every process that worked on it."""
+        return self.earlier_seconds + time.perf_counter() - self.started
 
 
 def shuffled_test_split(data: CIFAR10, seed: int = 0) -> CIFAR10:
@@ -164,9 +233,10 @@ def run_range_test(
     :func:`~clr_book.experiments.range_test.report.result_from_record`) and ``"suggestion"`` is
     ``result.suggest()``, or None when the sweep stopped too early to read one.
 
-    With a checkpoint folder in ``options``, a finished sweep is remembered: the same call again returns
-    (and rewrites) its record without sweeping again. A sweep stopped half-way starts again from its
-    beginning (a sweep is minutes long; the training runs checkpoint within the run).
+    With a checkpoint folder in ``options``, the sweep saves its state every ``options.checkpoint_every``
+    seconds and on SIGINT/SIGTERM (then stops with :class:`clr_book.checkpoint.RunInterrupted`), and the
+    same call again continues it (``lr_range_test``'s ``checkpoint``) to the uninterrupted sweep's result;
+    a finished sweep is remembered, and the same call returns (and rewrites) its record without sweeping.
 
     Args:
         profile: a :class:`~clr_book.experiments.range_test.config.RangeTestProfile`.
@@ -203,11 +273,11 @@ def run_range_test(
                  "test_images": len(subset.test_labels)}, **settings,
     })
     saved = checkpoint.load() if checkpoint is not None else None
-    if saved is not None:
+    if saved is not None and "record" in saved:
         record = saved["record"]
     else:
         record = _sweep(profile, mode, sweep, customised, subset, device, seed, options, settings,
-                        amp_dtype=amp_dtype, channels_last=channels_last, compile=compile)
+                        amp_dtype=amp_dtype, channels_last=channels_last, compile=compile, checkpoint=checkpoint)
         if checkpoint is not None:
             checkpoint.save({"record": record})
     if options.out is not None:
@@ -219,7 +289,7 @@ def run_range_test(
 def _sweep(
     profile: RangeTestProfile, mode: str, sweep: Sweep, customised: bool, data: CIFAR10, device: torch.device,
     seed: int, options: RunOptions, settings: dict[str, Any], *, amp_dtype: torch.dtype | None,
-    channels_last: bool, compile: str | None,
+    channels_last: bool, compile: str | None, checkpoint: Checkpoint | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     train_batches, test_batches = to_device(
@@ -241,22 +311,26 @@ def _sweep(
 
     synchronize()
     setup_seconds = time.perf_counter() - started
+    timed = None if checkpoint is None else _TimedCheckpoint(checkpoint)
     test_started = time.perf_counter()
-    result = lr_range_test(
-        forward, optimizer, torch.nn.CrossEntropyLoss(), train_batches,
-        start_lr=sweep.start_lr, end_lr=sweep.end_lr, num_iter=sweep.num_iter, mode=mode,
-        val_loader=rotation, smooth_factor=settings["smooth_factor"],
-        diverge_threshold=settings["diverge_threshold"], accuracy=sweep.held_out,
-        device=device, amp=amp_dtype is not None, amp_dtype=amp_dtype, progress=options.progress,
-    )
+    with checkpoint.guard() if checkpoint is not None else contextlib.nullcontext():
+        result = lr_range_test(
+            forward, optimizer, torch.nn.CrossEntropyLoss(), TrainingStream(train_batches),
+            start_lr=sweep.start_lr, end_lr=sweep.end_lr, num_iter=sweep.num_iter, mode=mode,
+            val_loader=rotation, smooth_factor=settings["smooth_factor"],
+            diverge_threshold=settings["diverge_threshold"], accuracy=sweep.held_out,
+            device=device, amp=amp_dtype is not None, amp_dtype=amp_dtype, progress=options.progress,
+            checkpoint=timed,
+        )
     synchronize()
-    test_seconds = time.perf_counter() - test_started
+    test_seconds = time.perf_counter() - test_started if timed is None else timed.seconds()
     return _record(
         result, mode=mode, sweep=sweep, customised=customised, profile=profile, data=data, model=model,
         optimizer=optimizer, device=device, seed=seed, command=options.command, settings=settings,
         timing={"setup_seconds": setup_seconds, "test_seconds": test_seconds,
                 "seconds_per_iteration": test_seconds / len(result.lrs),  # held-out evaluation included
-                "held_out_images_per_iteration": profile.held_out_batch_size if sweep.held_out else 0},
+                "held_out_images_per_iteration": profile.held_out_batch_size if sweep.held_out else 0,
+                "resumed_at_iterations": [] if timed is None else timed.resumed_at},
     )
 
 
