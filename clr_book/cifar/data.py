@@ -14,9 +14,19 @@ Two halves, one job each:
      (:func:`make_synthetic_cifar10`), announced with a banner on stdout, whose ``source`` says
      ``"synthetic stand-in"``.
 
+  Pickled batches are read only where torchvision puts them (``data_batch_1`` .. ``5`` and
+  ``test_batch`` in the folder, its ``cifar-10-batches-py`` subfolder, or an archive's root or
+  single top folder) and only through a restricted unpickler that builds plain data and numpy
+  arrays, never calls anything else: a crafted pickle cannot run code. A damaged source (a cut-off
+  or non-tar archive, an unreadable image, a batch of the wrong shape) raises ``ValueError`` naming
+  the archive or folder, the member or file, and what is wrong.
+
   Decoded images are cached as an uncompressed ``.npz`` in ``CLR_CACHE`` (default
-  ``~/.cache/clr_lib``), keyed on the source's path, sizes and modification times, so the 60,000
-  JPEGs are decoded once per machine. Decoding runs in worker processes, one per core.
+  ``~/.cache/clr_lib``), so the 60,000 JPEGs are decoded once per machine. The cache key is a
+  SHA-256 of an archive's bytes, or, for a folder, every file's name, size, mtime, ctime and inode
+  (see :func:`_fingerprint`). The cache file is written atomically (a temporary file, then
+  ``os.replace``); a damaged cache file is deleted and rebuilt. Decoding runs in worker processes,
+  one per core.
 
 * **Device batches** (torch): :func:`to_device` puts each split on the device once, normalised, as a
   :class:`DeviceBatches`. Shuffling (``torch.randperm`` with a seeded generator on the device),
@@ -33,18 +43,24 @@ Loading times (first load, cached load, decoding in worker processes) are in ``b
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import gzip
 import hashlib
 import inspect
 import io
+import json
 import os
 import pickle
+import re
+import secrets
 import socket
 import subprocess
 import sys
 import tarfile
+import time
 import warnings
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -82,8 +98,11 @@ SYNTHETIC_SOURCE = "synthetic stand-in"
 DOWNLOAD_SOURCE = "torchvision download"
 _CACHE_FORMAT = 1  # bump when the decoded arrays for the same source would change
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".gif")
+_BATCH_FOLDER = "cifar-10-batches-py"
 _PICKLE_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 _PICKLE_TEST = "test_batch"
+_PICKLE_BATCHES = (*_PICKLE_TRAIN, _PICKLE_TEST)
+_PICKLE_META = "batches.meta"
 _PARALLEL_DECODE_MIN = 4096  # fewer images than this are decoded in-process (no worker start-up, ~0.2 s)
 
 
@@ -202,7 +221,11 @@ def load_cifar10(
 
     Raises:
         ValueError: an explicit location (argument or ``CLR_CIFAR10``) that does not exist or has
-            neither layout. An explicit location never falls back to another source.
+            neither layout, or a damaged source: an archive that is not a tar(.gz), is truncated or
+            corrupt; an image that is not a readable 32 x 32 image; a pickled batch that asks for
+            anything but plain data and numpy arrays, lacks ``data`` or ``labels``, or has the wrong
+            sizes. The message names the archive or folder and the member or file. An explicit
+            location never falls back to another source.
     """
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     if location is None and os.environ.get(DATA_ENV):
@@ -271,54 +294,180 @@ def _announce_synthetic(data: CIFAR10) -> None:
 # The cache
 # ----------------------------------------------------------------------------------------------
 
+_PARTIAL_SUFFIX = ".partial"
+_STALE_PARTIAL_AGE_S = 3600.0  # a cache write takes seconds; an older temporary file is left over from a killed one
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
+
 
 def _fingerprint(path: Path) -> str:
-    """Hash of the source: its path and, for every file in it, the relative name, size and mtime."""
-    digest = hashlib.sha256(f"v{_CACHE_FORMAT}|{path}".encode())
+    """The cache key of a source; it changes whenever the source's contents may have changed.
+
+    * An archive (a file): the SHA-256 of its bytes, so any rewrite is noticed, even one that keeps
+      the size and modification time; a moved or copied archive still finds its cache, as the path
+      is not part of the key. Hashing reads the archive once more, which is small next to
+      decoding it.
+    * A folder: its path and, for every file under it in sorted order, the relative name, size,
+      modification time, change time (ctime) and inode number. File contents are not read (60,000
+      images, or 180 MB of pickled batches, on every load): writing a file sets its ctime to the
+      current time, and ``os.utime`` cannot set it back, so a file rewritten with the same size and
+      its old mtime restored still changes the key. A ``chmod`` or a copy changes it too: a
+      rebuild, never a stale hit.
+
+    Raises:
+        ValueError: an archive that cannot be read.
+    """
+    digest = hashlib.sha256(f"v{_CACHE_FORMAT}|".encode())
     if path.is_file():
-        stat = path.stat()
-        digest.update(f"|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    else:
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                full = Path(root) / name
+        digest.update(b"archive contents|")
+        try:
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as error:
+            raise ValueError(f"archive {str(path)!r} cannot be read ({_brief(error)})") from error
+        return digest.hexdigest()[:20]
+    digest.update(f"folder|{path}".encode())
+    visited = set()  # symlinked class folders are read, so they are walked too, each folder once
+    for root, dirs, files in os.walk(path, followlinks=True):
+        folder = os.stat(root)
+        if (folder.st_dev, folder.st_ino) in visited:
+            dirs.clear()
+            continue
+        visited.add((folder.st_dev, folder.st_ino))
+        dirs.sort()
+        for name in sorted(files):
+            full = Path(root) / name
+            try:
                 stat = full.stat()
-                digest.update(f"|{full.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            except OSError:  # e.g. a dangling symlink: hashed as such; reading it later names it
+                stat = full.lstat()
+            digest.update(
+                f"|{full.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}".encode()
+            )
     return digest.hexdigest()[:20]
 
 
 def _load_cached(path: Path, cache: Path, verbose: bool) -> CIFAR10:
     cache_file = cache / f"cifar10-{_fingerprint(path)}.npz"
-    if cache_file.exists():
-        try:
-            with np.load(cache_file, allow_pickle=False) as arrays:
-                data = CIFAR10(
-                    arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
-                    tuple(str(c) for c in arrays["classes"]), str(path),
-                )
-            _say(verbose, f"loaded {path} from the cache {cache_file}")
+    _remove_stale_partials(cache)
+    if cache_file.is_file():
+        data = _read_cache(cache_file, str(path), verbose)
+        if data is not None:
             return data
-        except Exception as error:  # noqa: BLE001 - a damaged cache file is rebuilt, never trusted
-            _say(verbose, f"ignoring unreadable cache file {cache_file} ({error})")
     _say(verbose, f"decoding {path} (first load; cached afterwards in {cache})")
     data = _read_location(path)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.partial.npz")
-        np.savez(
-            partial, train_images=data.train_images, train_labels=data.train_labels, test_images=data.test_images,
-            test_labels=data.test_labels, classes=np.asarray(data.classes),
-        )
-        os.replace(partial, cache_file)  # atomic: a concurrent reader sees the old state or the whole file
-    except OSError as error:
-        warnings.warn(f"could not write the CIFAR-10 cache {cache_file}: {error}", RuntimeWarning, stacklevel=2)
+    _write_cache(data, cache_file)
     return data
+
+
+def _read_cache(cache_file: Path, source: str, verbose: bool) -> CIFAR10 | None:
+    """The cached arrays, or None after deleting a cache file that is unreadable, partial or inconsistent."""
+    try:
+        with np.load(cache_file, allow_pickle=False) as arrays:
+            data = CIFAR10(
+                arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
+                tuple(str(c) for c in arrays["classes"]), source,
+            )
+    except Exception as error:  # noqa: BLE001 - a damaged cache file is rebuilt, never trusted
+        _say(verbose, f"deleting the unreadable cache file {cache_file} ({_brief(error)}); decoding again")
+        with contextlib.suppress(OSError):
+            cache_file.unlink()
+        return None
+    _say(verbose, f"loaded {source} from the cache {cache_file}")
+    return data
+
+
+def _write_cache(data: CIFAR10, cache_file: Path) -> None:
+    """Write ``data`` to ``cache_file`` atomically; warn (never raise) when the cache cannot be written.
+
+    The arrays go to a new, uniquely named temporary file in the cache folder
+    (``.cifar10-<key>.<host>.<pid>.<random>.partial``), which ``os.replace`` then renames to the cache
+    file in one step: a reader sees no file or the whole file, never a partial one, and concurrent
+    writers never share a temporary file. An interrupted write (an exception, Ctrl-C) deletes its
+    temporary file; a killed one leaves it for :func:`_remove_stale_partials`.
+    """
+    temp: Path | None = None
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temp = cache_file.with_name(f".{cache_file.stem}.{_HOST}.{os.getpid()}.{secrets.token_hex(8)}{_PARTIAL_SUFFIX}")
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, like any new file
+        with os.fdopen(descriptor, "wb") as handle:
+            np.savez(
+                handle, train_images=data.train_images, train_labels=data.train_labels, test_images=data.test_images,
+                test_labels=data.test_labels, classes=np.asarray(data.classes),
+            )
+        os.replace(temp, cache_file)
+        temp = None
+    except OSError as error:
+        warnings.warn(f"could not write the CIFAR-10 cache {cache_file}: {error}", RuntimeWarning, stacklevel=4)
+    finally:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+
+def _remove_stale_partials(cache: Path) -> None:
+    """Delete the temporary files of cache writes that were killed, on every load.
+
+    A temporary file is stale when the process that wrote it (named in the file name) no longer runs
+    on this host, or when it is older than an hour (a write takes seconds; this also covers files
+    written on another host sharing the folder). ``cifar10-<key>.<pid>.partial.npz`` files of the
+    earlier, unsafe scheme are deleted by age alone.
+    """
+    try:
+        entries = list(cache.iterdir())
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        owner_gone = False
+        if name.startswith(".cifar10-") and name.endswith(_PARTIAL_SUFFIX):
+            parts = name[1:].split(".")  # cifar10-<key>, host, pid, random, partial
+            if len(parts) == 5 and parts[1] == _HOST and parts[2].isdigit():
+                owner_gone = not _process_is_running(int(parts[2]))
+        elif not (name.startswith("cifar10-") and name.endswith(".partial.npz")):
+            continue
+        try:
+            stale = owner_gone or now - entry.stat().st_mtime > _STALE_PARTIAL_AGE_S
+            if stale and entry.is_file():
+                entry.unlink()
+        except OSError:  # deleted by another process meanwhile, or not ours to delete
+            continue
+
+
+def _process_is_running(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows; rely on the age rule
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
 
 
 # ----------------------------------------------------------------------------------------------
 # Reading the layouts
 # ----------------------------------------------------------------------------------------------
+#
+# Every problem with a source's contents raises ValueError naming the archive (or folder) and the
+# member (or file) and saying what is wrong: the experiment CLIs print that one line and exit with 2.
+
+
+def _brief(error: BaseException) -> str:
+    """``Type: message`` of an exception, on one line."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _in_archive(path: Path, member: str) -> str:
+    return f"archive {str(path)!r}, member {member!r}"
+
+
+def _in_folder(path: Path, name: str) -> str:
+    return f"folder {str(path)!r}, file {name!r}"
 
 
 def _layout_error(path: Path) -> ValueError:
@@ -330,37 +479,153 @@ def _layout_error(path: Path) -> ValueError:
 
 
 def _read_location(path: Path) -> CIFAR10:
-    """Decode a source (no cache). Raises ``ValueError`` when it has neither layout."""
+    """Decode a source (no cache). Raises ``ValueError`` when it has neither layout or is damaged."""
     if path.is_dir():
-        for candidate in (path, path / "cifar-10-batches-py"):
-            if (candidate / _PICKLE_TEST).is_file() and all((candidate / n).is_file() for n in _PICKLE_TRAIN):
-                files = {n: (candidate / n).read_bytes() for n in (*_PICKLE_TRAIN, _PICKLE_TEST, "batches.meta") if (candidate / n).is_file()}
-                return _from_pickles(files, str(path))
-        if (path / "train").is_dir() and (path / "test").is_dir():
-            members = {}
-            for split in ("train", "test"):
-                for class_dir in sorted(p for p in (path / split).iterdir() if p.is_dir()):
-                    for image in sorted(class_dir.iterdir()):
-                        if image.suffix.lower() in _IMAGE_SUFFIXES:
-                            members[f"{split}/{class_dir.name}/{image.name}"] = image.read_bytes()
-            return _from_members(members, path)
-        raise _layout_error(path)
+        return _read_folder(path)
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")):
-        return _from_members(_read_tar(path), path)
+        return _read_archive(path)
     raise _layout_error(path)
 
 
+def _read_file(path: Path, name: str) -> bytes:
+    try:
+        return (path / name).read_bytes()
+    except OSError as error:
+        raise ValueError(f"{_in_folder(path, name)} cannot be read ({_brief(error)})") from error
+
+
+def _read_folder(path: Path) -> CIFAR10:
+    """Pickled batches in ``path`` or ``path/cifar-10-batches-py``, else ``train|test/<class>/<image>``."""
+    for candidate in (path, path / _BATCH_FOLDER):
+        if all((candidate / name).is_file() for name in _PICKLE_BATCHES):
+            names = [name for name in (*_PICKLE_BATCHES, _PICKLE_META) if (candidate / name).is_file()]
+            relative = {name: (candidate / name).relative_to(path).as_posix() for name in names}
+            return _from_pickles(
+                {name: _read_file(path, relative[name]) for name in names},
+                {name: _in_folder(path, relative[name]) for name in names}, str(path),
+            )
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        members = {}
+        for split in ("train", "test"):
+            for class_dir in sorted(p for p in (path / split).iterdir() if p.is_dir()):
+                for image in sorted(class_dir.iterdir()):
+                    if image.suffix.lower() in _IMAGE_SUFFIXES:
+                        name = f"{split}/{class_dir.name}/{image.name}"
+                        members[name] = _read_file(path, name)
+        return _from_images(members, path, lambda name: _in_folder(path, name))
+    raise _layout_error(path)
+
+
+def _read_archive(path: Path) -> CIFAR10:
+    """Pickled batches at the archive's root or directly under its single top folder, else images."""
+    members = _read_tar(path)
+    prefix = _pickle_prefix(list(members))
+    if prefix is not None:
+        names = [name for name in (*_PICKLE_BATCHES, _PICKLE_META) if prefix + name in members]
+        return _from_pickles(
+            {name: members[prefix + name] for name in names},
+            {name: _in_archive(path, prefix + name) for name in names}, str(path),
+        )
+    top = _strip_common_root(list(members))
+    images = {name[len(top) :]: blob for name, blob in members.items() if name.startswith(top)}
+    return _from_images(images, path, lambda name: _in_archive(path, top + name))
+
+
+def _member_name(name: str) -> str:
+    """A tar member's name without leading ``/`` and ``./``."""
+    name = name.lstrip("/")
+    while name.startswith("./"):
+        name = name[2:].lstrip("/")
+    return name
+
+
 def _read_tar(path: Path) -> dict[str, bytes]:
-    """All regular files of a (gzipped) tar, by name; decompressed in memory first (faster than streaming)."""
-    raw = path.read_bytes()
+    """All regular files of a (gzipped) tar, by name; decompressed in memory first (faster than streaming).
+
+    Nothing is extracted to disk and no member is interpreted here.
+
+    Raises:
+        ValueError: naming the archive (and the member where one is cut short) when the file is not
+            a gzip or tar archive, or is truncated or damaged.
+    """
+    where = f"archive {str(path)!r}"
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"{where} cannot be read ({_brief(error)})") from error
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    members = {}
-    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as archive:
-        for member in archive:
-            if member.isfile():
-                members[member.name] = raw[member.offset_data : member.offset_data + member.size]
+        try:
+            raw = gzip.decompress(raw)
+        except EOFError:
+            raise ValueError(
+                f"{where} is truncated: its gzip stream ends early{_where_cut(_gunzip_prefix(raw))} "
+                "(an interrupted download or copy?)"
+            ) from None
+        except (OSError, zlib.error) as error:
+            raise ValueError(f"{where} is not a readable gzip file ({_brief(error)})") from error
+    members: dict[str, bytes] = {}
+    last, end = None, 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as archive:
+            for member in archive:
+                if member.isfile():
+                    blob = raw[member.offset_data : member.offset_data + member.size]
+                    if len(blob) != member.size:
+                        raise ValueError(
+                            f"{_in_archive(path, member.name)} is truncated: the archive holds {len(blob)} "
+                            f"of its {member.size} bytes"
+                        )
+                    members[_member_name(member.name)] = blob
+                last, end = member.name, member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    except (tarfile.TarError, EOFError) as error:
+        after = f" after member {last!r}" if last is not None else ""
+        raise ValueError(f"{where} is not a readable tar archive{after} ({_brief(error)})") from error
+    rest = raw[end : end + tarfile.BLOCKSIZE]
+    if last is not None and (len(rest) < tarfile.BLOCKSIZE or rest.count(0) != len(rest)):
+        # tarfile stops silently at a damaged or cut-off header after the first member
+        problem = "ends without the end-of-archive marker" if not rest else "has a damaged or cut-off header"
+        raise ValueError(f"{where} {problem} after member {last!r} (truncated or damaged?)")
     return members
+
+
+def _gunzip_prefix(raw: bytes) -> bytes:
+    """As much of a cut-off gzip stream as can be decompressed."""
+    try:
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(raw)
+    except zlib.error:
+        return b""
+
+
+def _where_cut(data: bytes) -> str:
+    """Where a cut-off tar stream ends: ``", inside member 'x' (...)"``, ``", after member 'x'"`` or ``""``."""
+    last = None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for member in archive:
+                if member.offset_data + member.size > len(data):
+                    present = max(len(data) - member.offset_data, 0)
+                    return f", inside member {member.name!r} ({present} of its {member.size} bytes present)"
+                last = member.name
+    except (tarfile.TarError, EOFError):
+        pass
+    return f", after member {last!r}" if last is not None else ""
+
+
+def _pickle_prefix(names: Sequence[str]) -> str | None:
+    """Where an archive holds torchvision's pickled batches: ``""`` (its root), ``"<top>/"`` (directly
+    under its single top folder, as ``cifar-10-batches-py/`` in torchvision's tarball), or None.
+
+    Files named like batches anywhere else (e.g. deep inside an image-folder archive) are never read.
+    """
+    present = set(names)
+    candidates = [""]
+    tops = {name.split("/", 1)[0] for name in names}
+    if len(tops) == 1 and all("/" in name for name in names):
+        candidates.append(f"{tops.pop()}/")
+    for prefix in candidates:
+        if all(prefix + name in present for name in _PICKLE_BATCHES):
+            return prefix
+    return None
 
 
 def _strip_common_root(names: Sequence[str]) -> str:
@@ -373,17 +638,14 @@ def _strip_common_root(names: Sequence[str]) -> str:
     return ""
 
 
-def _from_members(members: dict[str, bytes], path: Path) -> CIFAR10:
-    """Images from ``{relative name: bytes}``: either pickled batches or ``train|test/<class>/<image>``."""
-    names = [name.lstrip("./") for name in members]
-    members = dict(zip(names, members.values()))
-    by_base = {name.rsplit("/", 1)[-1]: name for name in names}
-    if _PICKLE_TEST in by_base and all(n in by_base for n in _PICKLE_TRAIN):
-        return _from_pickles({base: members[full] for base, full in by_base.items()}, str(path))
-    prefix = _strip_common_root(names)
+def _from_images(members: dict[str, bytes], path: Path, describe: Callable[[str], str]) -> CIFAR10:
+    """Images from ``{"train|test/<class>/<image>": bytes}`` (other names are ignored).
+
+    ``describe(name)`` says where a member is, for error messages.
+    """
     splits: dict[str, dict[str, list[tuple[str, bytes]]]] = {"train": {}, "test": {}}
     for name, blob in members.items():
-        parts = name[len(prefix) :].split("/")
+        parts = name.split("/")
         if len(parts) == 3 and parts[0] in splits and parts[2].lower().endswith(_IMAGE_SUFFIXES):
             splits[parts[0]].setdefault(parts[1], []).append((parts[2], blob))
     if not splits["train"] or not splits["test"]:
@@ -400,7 +662,7 @@ def _from_members(members: dict[str, bytes], path: Path) -> CIFAR10:
                 blobs.append(blob)
                 labels[split].append(label)
                 names_in_order.append(f"{split}/{class_name}/{file_name}")
-    images = _decode_images(blobs, names_in_order)  # both splits in one go: one round of worker start-up
+    images = _decode_images(blobs, names_in_order, describe)  # both splits in one go: one round of worker start-up
     train_count = len(labels["train"])
     return CIFAR10(
         images[:train_count], np.asarray(labels["train"], dtype=np.int64),
@@ -408,20 +670,149 @@ def _from_members(members: dict[str, bytes], path: Path) -> CIFAR10:
     )
 
 
-def _from_pickles(files: dict[str, bytes], source: str) -> CIFAR10:
-    """torchvision's / the official ``cifar-10-batches-py`` pickles (rows of 3072 bytes, CHW)."""
+# ----------------------------------------------------------------------------------------------
+# Pickled batches, through a restricted unpickler
+# ----------------------------------------------------------------------------------------------
 
-    def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
-        entry = pickle.loads(files[name], encoding="latin1")  # noqa: S301 - the user's own data set
-        images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        labels = entry.get("labels", entry.get("fine_labels"))
-        return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64)
 
-    train = [batch(name) for name in _PICKLE_TRAIN]
-    test_images, test_labels = batch(_PICKLE_TEST)
+def _latin1_bytes(text: str = "", encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 uses it to pickle ``bytes`` at protocol 2, limited to latin-1."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode is allowed only as latin-1 text to bytes, got {encoding!r}")
+    return text.encode("latin1")
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    """What a CIFAR-10 batch may ask the unpickler for, by (module, name) as written in the pickle.
+
+    Plain dicts, lists, tuples, strings, bytes and numbers need no global at all. A numpy array needs
+    ``numpy.ndarray``, ``numpy.dtype`` and numpy's own reconstruction function (``_reconstruct`` up
+    to protocol 4, ``_frombuffer`` at protocol 5, ``scalar`` for numpy numbers such as labels), under
+    numpy 1's module names (``numpy.core.*``, also in the official Python 2 batches) or numpy 2's
+    (``numpy._core.*``). The functions are taken from numpy's own pickles, so they are the ones
+    this numpy uses. Python 3 pickles ``bytes`` at protocol 2 as ``_codecs.encode(text, 'latin1')``.
+    """
+    reconstruct = np.zeros(1, np.uint8).__reduce__()[0]
+    frombuffer = np.zeros(1, np.uint8).__reduce_ex__(5)[0]
+    scalar = np.uint8(0).__reduce__()[0]
+    allowed: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): _latin1_bytes,
+    }
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        allowed[(f"{core}.multiarray", "scalar")] = scalar
+        allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer
+    return allowed
+
+
+_PICKLE_GLOBALS = _allowed_globals()
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a global that a CIFAR-10 batch never needs."""
+
+    def __init__(self, module: str, name: str) -> None:
+        super().__init__(f"{module}.{name}")
+        self.qualified_name = f"{module}.{name}"
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that builds only plain data and numpy arrays (see :func:`_allowed_globals`).
+
+    Any other global (``os.system``, ``builtins.exec``, ``subprocess.Popen``, another numpy function)
+    is refused before it is looked up, so a crafted pickle cannot call it; persistent ids are refused too.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _PICKLE_GLOBALS[(module, name)]
+        except KeyError:
+            raise _RefusedGlobal(module, name) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def _unpickle_dict(blob: bytes, place: str) -> dict[str, Any]:
+    """Unpickle one batch (or ``batches.meta``) safely; its keys as ``str`` (Python 2 pickles give either)."""
+    try:
+        # latin1: the official batches were pickled by Python 2, whose byte strings hold the pixel data
+        entry = _BatchUnpickler(io.BytesIO(blob), encoding="latin1").load()
+    except _RefusedGlobal as refused:
+        raise ValueError(
+            f"{place}: refused to unpickle it: it asks for {refused.qualified_name}, but a CIFAR-10 batch holds "
+            "only dicts, lists, strings, numbers and numpy arrays (a crafted pickle could run code)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - whatever a damaged pickle raises, it is not a batch
+        raise ValueError(f"{place}: not a readable pickled CIFAR-10 batch ({_brief(error)})") from error
+    if not isinstance(entry, dict):
+        raise ValueError(f"{place}: a pickled CIFAR-10 batch must be a dict, got {type(entry).__name__}")
+    return {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in entry.items()}
+
+
+def _read_meta(blob: bytes, place: str) -> tuple[str, ...]:
+    """The class names of ``batches.meta``."""
+    names = _unpickle_dict(blob, place).get("label_names")
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, (str, bytes)) for n in names):
+        raise ValueError(f"{place}: 'label_names' must be a non-empty list of class names, got {names!r:.80}")
+    return tuple(n.decode("latin1") if isinstance(n, bytes) else n for n in names)
+
+
+def _as_integers(value: Any) -> np.ndarray | None:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):  # ragged or otherwise not an array
+        return None
+    return array if array.dtype.kind in "iu" else None
+
+
+def _read_batch(blob: bytes, place: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 32, 32, 3)`` and labels ``(N,)`` of one batch: ``data`` holds N rows of 3072 bytes (CHW)."""
+    entry = _unpickle_dict(blob, place)
+    if "data" not in entry:
+        raise ValueError(f"{place}: the batch has no 'data' (keys: {', '.join(map(str, entry)) or 'none'})")
+    rows = _as_integers(entry["data"])
+    if rows is None:
+        value = entry["data"]
+        got = f"an array of {value.dtype}" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
+        raise ValueError(f"{place}: 'data' must hold whole-number pixel values (uint8), got {got}")
+    if rows.ndim != 2 or rows.shape[1] != 3072:
+        raise ValueError(
+            f"{place}: 'data' must be N x 3072 pixel values (N images of 3 x 32 x 32), got shape {rows.shape}"
+        )
+    if rows.dtype != np.uint8:
+        if rows.size and (rows.min() < 0 or rows.max() > 255):
+            raise ValueError(f"{place}: 'data' must hold pixel values 0 .. 255, found {rows.min()} .. {rows.max()}")
+        rows = rows.astype(np.uint8)
+    key = "labels" if "labels" in entry else "fine_labels"
+    if key not in entry:
+        raise ValueError(f"{place}: the batch has no 'labels' (keys: {', '.join(map(str, entry))})")
+    labels = _as_integers(entry[key])
+    if labels is None or labels.ndim != 1:
+        raise ValueError(f"{place}: {key!r} must be a list of whole-number class indices")
+    if len(labels) != len(rows):
+        raise ValueError(f"{place}: {len(labels)} labels for {len(rows)} images in 'data'")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise ValueError(f"{place}: labels must lie in 0 .. {num_classes - 1}, found {bad}")
+    images = rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+def _from_pickles(files: dict[str, bytes], places: dict[str, str], source: str) -> CIFAR10:
+    """torchvision's / the official ``cifar-10-batches-py`` pickles (rows of 3072 bytes, CHW).
+
+    Args:
+        files: the bytes of ``data_batch_1`` .. ``data_batch_5``, ``test_batch`` and, optionally,
+            ``batches.meta``, by those names.
+        places: where each file is (``"archive '...', member '...'"``), for error messages.
+        source: the location, for the result's ``source``.
+    """
     classes = CIFAR10_CLASSES
-    if "batches.meta" in files:
-        classes = tuple(pickle.loads(files["batches.meta"], encoding="latin1")["label_names"])  # noqa: S301
+    if _PICKLE_META in files:
+        classes = _read_meta(files[_PICKLE_META], places[_PICKLE_META])
+    train = [_read_batch(files[name], places[name], len(classes)) for name in _PICKLE_TRAIN]
+    test_images, test_labels = _read_batch(files[_PICKLE_TEST], places[_PICKLE_TEST], len(classes))
     return CIFAR10(
         np.concatenate([images for images, _ in train]), np.concatenate([labels for _, labels in train]),
         test_images, test_labels, classes, source,
@@ -437,45 +828,87 @@ def _decode_chunk(blobs: list[bytes]) -> np.ndarray:
     """Decode encoded images to one ``(n, 32, 32, 3)`` uint8 array (also the body of the worker processes,
     which run this function's source: it must stay self-contained, using only ``io``, ``np`` and Pillow).
 
-    Raises ``ValueError`` with the chunk-relative index of an image that is not 32 x 32.
+    Raises ``ValueError(index, problem)`` for the first image that is not a readable 32 x 32 image:
+    its chunk-relative index and what is wrong with it.
     """
     from PIL import Image  # noqa: PLC0415 - keeps the module importable without Pillow
 
     out = np.empty((len(blobs), 32, 32, 3), dtype=np.uint8)
     for index, blob in enumerate(blobs):
-        with Image.open(io.BytesIO(blob)) as image:
-            if image.size != (32, 32):
-                raise ValueError(f"image {index} is {image.size[0]}x{image.size[1]}, expected 32x32")
-            out[index] = np.asarray(image.convert("RGB"))
+        try:
+            with Image.open(io.BytesIO(blob)) as image:
+                if image.size == (32, 32):
+                    out[index] = np.asarray(image.convert("RGB"))  # decodes: a truncated file fails here
+                    continue
+                problem = f"is {image.size[0]}x{image.size[1]}, expected 32x32"
+        except Exception as error:  # noqa: BLE001 - whatever Pillow raises, the file is not a readable image
+            message = " ".join(str(error).split(" <_io.BytesIO")[0].split())  # Pillow names the buffer: noise
+            problem = f"is not a readable image ({type(error).__name__}: {message})"
+        raise ValueError(index, problem)
     return out
 
 
-def _decode_in_subprocess(blobs: list[bytes]) -> np.ndarray:
+class _UnreadableImage(Exception):
+    """Image ``index`` (of the whole list being decoded) is not a readable 32 x 32 image: ``problem``."""
+
+    def __init__(self, index: int, problem: str) -> None:
+        super().__init__(index, problem)
+        self.index, self.problem = index, problem
+
+
+def _decode_here(blobs: list[bytes], start: int) -> np.ndarray:
+    try:
+        return _decode_chunk(blobs)
+    except ValueError as error:
+        if len(error.args) != 2:
+            raise
+        index, problem = error.args
+        raise _UnreadableImage(start + index, problem) from None
+
+
+def _decode_in_subprocess(blobs: list[bytes], start: int) -> np.ndarray:
     """Run :func:`_decode_chunk` on ``blobs`` in a fresh ``python`` that imports only numpy and Pillow.
 
     A plain subprocess (not multiprocessing) so that nothing depends on how the caller's program is
     written: spawn-based pools re-import the caller's ``__main__`` (and fail in scripts without an
     ``if __name__ == "__main__"`` guard), and fork is unsafe in a process that holds torch's threads.
+    An unreadable image is reported back as a JSON line ``[index, problem]`` and exit status 3.
     """
     driver = (
-        "import io, pickle, sys\nimport numpy as np\n"
+        "import io, json, pickle, sys\nimport numpy as np\n"
         + inspect.getsource(_decode_chunk)
-        + "\nsys.stdout.buffer.write(_decode_chunk(pickle.load(sys.stdin.buffer)).tobytes())\n"
+        + "\ntry:\n    out = _decode_chunk(pickle.load(sys.stdin.buffer))\n"
+        "except ValueError as error:\n    sys.stderr.write('\\n' + json.dumps(list(error.args)) + '\\n')\n"
+        "    sys.exit(3)\nsys.stdout.buffer.write(out.tobytes())\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", driver], input=pickle.dumps(blobs, protocol=pickle.HIGHEST_PROTOCOL),
         capture_output=True, check=False,
     )
+    lines = completed.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
+    if completed.returncode == 3:
+        try:
+            index, problem = json.loads(lines[-1])
+        except ValueError:
+            pass
+        else:
+            raise _UnreadableImage(start + index, problem)
     if completed.returncode != 0:
-        lines = completed.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
-        raise ValueError(lines[-1].removeprefix("ValueError: "))
+        raise RuntimeError(f"the decoding worker failed with exit status {completed.returncode}: {lines[-1]}")
     return np.frombuffer(completed.stdout, dtype=np.uint8).reshape(len(blobs), 32, 32, 3)
 
 
-def _decode_images(blobs: list[bytes], names: list[str]) -> np.ndarray:
-    """Decode all images: in-process for small sets, else one worker process per available core."""
+def _decode_images(blobs: list[bytes], names: list[str], describe: Callable[[str], str] | None = None) -> np.ndarray:
+    """Decode all images: in-process for small sets, else one worker process per available core.
+
+    Raises:
+        ValueError: ``"<describe(name)> <problem>"`` for the first image that is not a readable
+            32 x 32 image (``describe`` defaults to the name itself), e.g. ``"archive '...', member
+            'train/cat/0001.jpg' is not a readable image (OSError: image file is truncated)"``.
+    """
     if not blobs:
         return np.empty((0, 32, 32, 3), dtype=np.uint8)
+    describe = describe or str
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(cores, 32, len(blobs))
     bounds = np.linspace(0, len(blobs), workers + 1).astype(int)
@@ -483,13 +916,16 @@ def _decode_images(blobs: list[bytes], names: list[str]) -> np.ndarray:
         if workers > 1 and len(blobs) >= _PARALLEL_DECODE_MIN:
             try:
                 with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # threads only wait on the processes
-                    chunks = [blobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-                    return np.concatenate(list(pool.map(_decode_in_subprocess, chunks)))
+                    chunks = [(blobs[a:b], int(a)) for a, b in zip(bounds[:-1], bounds[1:])]
+                    return np.concatenate(list(pool.map(lambda chunk: _decode_in_subprocess(*chunk), chunks)))
             except OSError:  # no usable sys.executable (embedded Python): decode here instead
                 pass
-        return _decode_chunk(blobs)
-    except ValueError as error:
-        raise ValueError(f"cannot decode the {len(blobs)} images {names[0]} .. {names[-1]}: {error}") from error
+            except RuntimeError as error:
+                first, last = describe(names[0]), names[-1]
+                raise ValueError(f"cannot decode the {len(blobs)} images {first} .. {last}: {error}") from error
+        return _decode_here(blobs, 0)
+    except _UnreadableImage as bad:
+        raise ValueError(f"{describe(names[bad.index])} {bad.problem}") from None
 
 
 # ----------------------------------------------------------------------------------------------
