@@ -12,7 +12,6 @@ Two levels:
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -21,14 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import clr_lib
 from clr_book.checkpoint import Checkpoint
-from clr_book.cifar.data import CIFAR10_CLASSES, Augmentation, make_synthetic_cifar10
+from clr_book.cifar.data import Augmentation, make_synthetic_cifar10
 from clr_book.cifar.models import CaffeCIFAR10Full, ResNet9, caffe_param_groups, resnet9_widths
 from clr_book.cifar.train import train
 
@@ -105,23 +102,6 @@ def test_the_tensor_lr_step_resumes_bit_for_bit(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # The command line, killed and interrupted for real
 # ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_cifar(tmp_path_factory) -> Path:
-    """An image folder in the CIFAR-10 layout with just enough images for the smoke profile."""
-    root = tmp_path_factory.mktemp("cifar")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 50), ("test", 20)):
-        for label, name in enumerate(CIFAR10_CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for index in range(count):
-                pixels = np.clip(rng.normal(25 * label, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
-                buffer = io.BytesIO()
-                Image.fromarray(pixels).save(buffer, format="PNG")
-                (folder / f"{index:04d}.png").write_bytes(buffer.getvalue())
-    return root
 
 
 def _command(data: Path, out: Path, checkpoints: Path) -> list[str]:

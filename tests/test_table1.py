@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -14,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from clr_book.cifar.data import CIFAR10_CLASSES, make_synthetic_cifar10
+from clr_book.cifar.data import make_synthetic_cifar10
 from clr_book.experiments.common import RunOptions, load_data
 from clr_book.experiments.provenance import checkout_state, describe_device, utc_now
 from clr_book.experiments.table1.__main__ import main
@@ -110,23 +108,6 @@ def test_bad_iteration_scale_raises():
 # ----------------------------------------------------------------------------------------------
 # End to end
 # ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_cifar(tmp_path_factory) -> Path:
-    """An image folder in the CIFAR-10 layout with just enough images for the smoke profile (50 / 20 per class)."""
-    root = tmp_path_factory.mktemp("cifar")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 50), ("test", 20)):
-        for label, name in enumerate(CIFAR10_CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for index in range(count):
-                pixels = np.clip(rng.normal(25 * label, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
-                buffer = io.BytesIO()
-                Image.fromarray(pixels).save(buffer, format="PNG")
-                (folder / f"{index:04d}.png").write_bytes(buffer.getvalue())
-    return root
 
 
 @pytest.fixture()

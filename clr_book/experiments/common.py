@@ -29,6 +29,7 @@ __all__ = [
     "RunOptions",
     "checkpoint_for",
     "choose_profile",
+    "data_settings",
     "experiment_parser",
     "load_data",
     "names_option",
@@ -85,6 +86,11 @@ def load_data(location: str | os.PathLike[str] | None = None, *, download: bool 
     if location is not None and not Path(location).expanduser().exists():
         raise ValueError(f"--data must be an existing CIFAR-10 folder or .tar.gz, got {str(location)!r} (not found)")
     return load_cifar10(location, download=download, verbose=verbose)
+
+
+def data_settings(data: CIFAR10) -> dict[str, Any]:
+    """The data a run trains on, as checkpoint settings: its source and split sizes."""
+    return {"source": data.source, "train_images": len(data.train_labels), "test_images": len(data.test_labels)}
 
 
 def subset_for(data: CIFAR10, train_size: int | None, test_size: int | None, seed: int = 0) -> CIFAR10:

@@ -30,19 +30,7 @@ Two ways to read a sweep, one default per mode:
 A held-out sweep records loss and accuracy on the held-out batches; a training sweep records the
 training loss only, so that every suggestion comes from the curve the sweep is read on.
 
-Profiles (``auto`` = ``full`` on a CUDA device, ``quick`` elsewhere; :mod:`.config`):
-
-========  ===============  ============================  =========================  =========
-profile   images (train /  linear sweep                  exp sweep                  held-out
-          test)                                                                     batch
-========  ===============  ============================  =========================  =========
-full      50,000 / 10,000  1e-5 .. 0.02, 4,000 it (8 ep)  1e-5 .. 1, 1,500 it (3 ep)  500
-quick     5,000 / 1,000    1e-5 .. 0.02, 250 it (5 ep)    1e-5 .. 1, 150 it (3 ep)    100
-smoke     500 / 200        1e-5 .. 0.02, 12 it            1e-5 .. 1, 12 it            50
-========  ===============  ============================  =========================  =========
-
-The quick profile is for CPUs (CI, readers without a GPU); its curves are shaped by its few iterations
-(see the chapter), so its suggestions are not the paper's. ``smoke`` exists for the test suite only.
+Profiles: :mod:`.config` (``auto`` = ``full`` on a CUDA device, ``quick`` elsewhere).
 
 Run from the shell::
 
@@ -73,7 +61,7 @@ from ...cifar.data import CIFAR10, DeviceBatches, to_device
 from ...cifar.models import CaffeCIFAR10Full, caffe_param_groups, count_parameters
 from ...cifar.precision import dtype_name
 from .. import provenance
-from ..common import RunOptions, checkpoint_for, subset_for
+from ..common import RunOptions, checkpoint_for, data_settings, subset_for
 from ..records import write_record
 from ..table1.config import SOLVER
 from .config import PAPER_RANGE_TEST, RangeTestProfile, Sweep, sweep_for
@@ -269,8 +257,7 @@ def run_range_test(
     checkpoint = checkpoint_for(options, range_test_filename(mode, name, seed).removesuffix(".json"), {
         "experiment": "range_test", "mode": mode, "profile": dataclasses.asdict(profile),
         "sweep": dataclasses.asdict(sweep), "seed": seed, "device_type": device.type,
-        "data": {"source": subset.source, "train_images": len(subset.train_labels),
-                 "test_images": len(subset.test_labels)}, **settings,
+        "data": data_settings(subset), **settings,
     })
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None and "record" in saved:

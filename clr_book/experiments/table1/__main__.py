@@ -22,7 +22,7 @@ import torch
 
 from ...cifar.precision import resolve_amp_dtype, resolve_compile
 from ...cifar.train import STEPS
-from ..common import RunOptions, experiment_parser, load_data, names_option, resolve_device, resolve_run_options, run_cli
+from ..common import experiment_parser, load_data, names_option, resolve_device, resolve_run_options, run_cli
 from .config import POLICIES, PROFILES, Profile, get_policy, resolve_profile
 from .run import default_eval_batch_size, result_filename, run_policy
 

@@ -20,7 +20,7 @@ from ...cifar.models import CaffeCIFAR10Full, caffe_param_groups, count_paramete
 from ...cifar.precision import dtype_name
 from ...cifar.train import STEPS, TrainResult, train
 from .. import provenance
-from ..common import RunOptions, checkpoint_for, subset_for
+from ..common import RunOptions, checkpoint_for, data_settings, subset_for
 from ..records import first_reaching, write_record
 from .config import PAPER_CITATION, PAPER_TABLE_1, SOLVER, Policy, Profile
 
@@ -149,8 +149,7 @@ def run_policy(
     name = run_name(policy.name, profile.name, seed)
     checkpoint = checkpoint_for(options, name, {
         "experiment": "table1", "policy": policy.name, "profile": dataclasses.asdict(profile), "seed": seed,
-        "data": {"source": subset.source, "train_images": len(subset.train_labels),
-                 "test_images": len(subset.test_labels)},
+        "data": data_settings(subset),
         "device_type": device.type, "amp_dtype": dtype_name(amp_dtype), "channels_last": channels_last,
         "compile": compile, "step": step, "eval_batch_size": eval_batch_size,
     })

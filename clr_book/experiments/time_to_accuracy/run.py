@@ -27,7 +27,6 @@ On CUDA the first run of a comparison is preceded by an untimed warm-up run (cuD
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -42,7 +41,7 @@ from ...cifar.models import ResNet9, count_parameters, resnet9_widths
 from ...cifar.precision import autocast_dtype_for
 from ...cifar.train import TrainResult, train
 from .. import provenance
-from ..common import RunOptions, checkpoint_for, subset_for
+from ..common import RunOptions, checkpoint_for, data_settings, subset_for
 from ..records import first_reaching, write_record
 from .config import SCHEDULE_NAMES, ScheduleRun, TTAProfile, equal_budget_schedules
 
@@ -174,8 +173,7 @@ def run_schedule(
                                  pct_start=recipe.pct_start, names=[name])[name]
     checkpoint = checkpoint_for(options, result_filename(name, profile.name, seed).removesuffix(".json"), {
         "experiment": "time_to_accuracy", "schedule": name, "profile": profile.to_dict(), "seed": seed,
-        "data": {"source": subset.source, "train_images": len(subset.train_labels),
-                 "test_images": len(subset.test_labels)},
+        "data": data_settings(subset),
         "device_type": device.type, "compile": compile,
     })
     started = time.perf_counter()
