@@ -104,6 +104,21 @@ class Trajectory:
         below = np.flatnonzero(self.losses < loss)
         return int(below[0]) if below.size else None
 
+    def settled_below(self, loss: float) -> Optional[int]:
+        """The first iteration count from which the loss stays below ``loss`` to the end of the run.
+
+        Unlike :meth:`first_iteration_below`, a run that dips below ``loss`` and bounces back above
+        it is not counted until its last bounce. ``None`` if the final loss is not below ``loss``
+        or the run diverged.
+        """
+        if self.diverged:
+            return None
+        at_or_above = np.flatnonzero(~(self.losses < loss))
+        if not at_or_above.size:
+            return 0
+        settled = int(at_or_above[-1]) + 1
+        return settled if settled < len(self.losses) else None
+
 
 def _positive(name: str, value: object) -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value) or value <= 0:

@@ -128,6 +128,27 @@ def test_first_iteration_below_is_none_when_never_reached():
     assert trajectory.first_iteration_below(1.0) == 0
 
 
+def test_settled_below_waits_for_the_last_bounce_above():
+    # A cycle that peaks above the minimum's threshold (2 / 2 = 1): the loss dips below 1e-3, bounces
+    # back above it around the peak, then settles for good as the rate falls.
+    schedule = clr_lib.cyclic(0.05, 1.1, step_size_up=25)
+    trajectory = gradient_descent(saddle_surface(), (2.0, 1e-3), schedule, 150)
+    first, settled = trajectory.first_iteration_below(1e-3), trajectory.settled_below(1e-3)
+    assert first < settled
+    assert trajectory.losses[first:settled].max() >= 1e-3
+    assert (trajectory.losses[settled:] < 1e-3).all() and trajectory.losses[settled - 1] >= 1e-3
+
+
+def test_settled_below_is_zero_when_always_below_and_none_when_not_settled_or_diverged():
+    converging = gradient_descent(quadratic_1d(1.0), 1.0, 0.5, 20)
+    assert converging.settled_below(1.0) == 0
+    assert converging.settled_below(1e-30) is None  # never gets that low in 20 iterations
+    assert converging.settled_below(0.5 * 0.25**4) == 5  # loss 0.5 * 0.25**k, strictly below from k = 5
+    diverged = gradient_descent(quadratic_1d(4.0), 1e-9, 10.0, 100, divergence_limit=1e-3)
+    assert diverged.diverged and diverged.losses[0] < 1.0
+    assert diverged.settled_below(1.0) is None
+
+
 # --- bad input --------------------------------------------------------------------------------------
 
 

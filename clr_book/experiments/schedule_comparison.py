@@ -1,4 +1,5 @@
-r"""Seven learning-rate schedules trained at an equal budget: the trained comparison of chapter 4b.
+r"""Seven learning-rate schedules trained at an equal budget: the trained comparison of chapter 4
+(its section "Training with the schedules", ``book/04b_training_with_schedules.ipynb``).
 
 One small network, a narrow :class:`~clr_book.cifar.models.ResNet9`, is trained on a class-balanced
 subset of CIFAR-10 under seven schedules. Every run takes the same number of iterations :math:`B`,
@@ -35,7 +36,7 @@ sgdr           ``cosine_warm_restarts(max_lr, ceil(B / c), 1, min_lr=0)``: :math
 cross-entropy, on ``setup.threads`` CPU threads (one by default: two threads competing with another
 process on a 2-core machine slow oneDNN's convolutions down far more than they gain).
 
-**Profiles** (:data:`PROFILES`): ``live`` is what chapter 4b trains while the reader waits; ``long`` is
+**Profiles** (:data:`PROFILES`): ``live`` is what that section trains while the reader waits; ``long`` is
 the same code on twice the images for several times the iterations and three seeds, whose results
 files the chapter draws beside the live run; ``smoke`` is for the tests.
 
@@ -225,7 +226,7 @@ PROFILES: dict[str, Setup] = {
     "smoke": Setup("smoke", train_images=200, test_images=50, iterations=20, batch_size=20, evaluations=2,
                    base_width=2, range_test_iterations=12),
 }
-"""The comparison's sizes. ``live`` (chapter 4b, one seed) is sized to train all seven schedules in
+"""The comparison's sizes. ``live`` (the chapter, one seed) is sized to train all seven schedules in
 under two minutes on a 2-core CPU; ``long`` (twice the images, four times the iterations, three seeds)
 is the committed run; ``smoke`` is for the tests."""
 
@@ -418,7 +419,8 @@ def train_schedule(
         A JSON-ready record (:data:`SCHEMA`): curves (iteration, training loss, test loss, test
         accuracy at each evaluation; the LR at every iteration), final numbers, timings, the setup,
         the bounds, and :func:`clr_book.experiments.provenance.run_context`. With ``options.out``
-        its ``"path"`` names the file written.
+        its ``"path"`` names the file written. ``timing.threads`` is the number of threads training
+        used; ``environment.torch_threads`` is the process's setting when the record was made.
 
     Raises:
         ValueError: an unknown schedule or a bad seed.
@@ -657,7 +659,7 @@ PROG = "python -m clr_book.experiments.schedule_comparison"
 
 def main(argv: Sequence[str]) -> list[dict[str, Any]]:
     """Parse ``argv``, run the comparison, write the results files; return the run records."""
-    parser = experiment_parser(PROG, "Seven LR schedules at an equal budget on a narrow ResNet-9 (chapter 4b).",
+    parser = experiment_parser(PROG, "Seven LR schedules at an equal budget on a narrow ResNet-9 (chapter 4).",
                                list(PROFILES))
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
     parser.add_argument("--schedules", default="all", help=f"'all' or names from {', '.join(SCHEDULE_NAMES)}")
