@@ -418,11 +418,7 @@ def test_booleans_and_counts_must_have_their_type(changes, fragment):
 
 
 def test_a_huge_run_is_refused_before_anything_is_allocated():
-    import time
-
-    started = time.perf_counter()
     result = compute(ExplorerSettings(total_iterations=10**12))
-    assert time.perf_counter() - started < 1.0
     assert not result.ok
     assert "total_iterations must be a positive whole number of iterations <= 1,000,000" in result.error
     assert "got 1000000000000" in result.error

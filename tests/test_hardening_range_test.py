@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 import warnings
 
 import numpy as np
@@ -295,10 +294,8 @@ def test_bad_range_test_arguments_raise_value_error_naming_them(options, fragmen
 
 
 def test_a_huge_num_iter_is_refused_at_once():
-    started = time.perf_counter()
-    with pytest.raises(ValueError, match="num_iter"):
+    with pytest.raises(ValueError, match="num_iter"):  # not MemoryError: refused before allocating
         quick(num_iter=10**13)  # np.arange(10**13) would need 80 TB
-    assert time.perf_counter() - started < 1.0
 
 
 def test_the_largest_allowed_sweep_is_accepted_by_the_checks():
