@@ -4,11 +4,11 @@
 #   CLR_CIFAR10=/abs/path/cifar10-jpeg.tar.gz nohup bash benchmarks/cpu_campaign.sh range table1 seed1 \
 #       >> ~/campaign.log 2>&1 &
 #
-# Each stage writes its results files into book/results/ (OUT) and its checkpoints into the cache folder
+# Each stage writes its results files into clr_book/results/ (OUT) and its checkpoints into the cache folder
 # ($CLR_CACHE/checkpoints); stop it any way you like and run the same command again: finished runs are
 # read back, an interrupted one continues from its last checkpoint (at most --checkpoint-every seconds
 # lost). Run it from a clean checkout (a `git worktree add` of the commit to measure, with OUT pointing
-# at the main checkout's book/results) so that every results file records a clean commit.
+# at the main checkout's clr_book/results) so that every results file records a clean commit.
 #
 # Stages (in the order given):
 #   range   the LR range test: Smith's linear sweep (8 epochs, 4,000 iterations) and the exponential one
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
-OUT="${OUT:-book/results}"
+OUT="${OUT:-clr_book/results}"
 : "${CLR_CIFAR10:?set CLR_CIFAR10 to the absolute path of the CIFAR-10 copy}"
 common=(--profile full --device cpu --no-download --checkpoint-every "${CHECKPOINT_EVERY:-300}")
 for stage in "$@"; do

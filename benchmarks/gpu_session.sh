@@ -12,7 +12,7 @@
 #   table1  chapter 6: the five Table 1 policies, 232,000 iterations, --jobs 5         (< 10 min)
 #   range   chapter 5: Smith's linear and fast.ai's exponential sweep                  (a few min)
 # Each stage packs what it wrote into $OUT/<stage>.tar.gz (the device tool returns at most 8 files)
-# and logs to $OUT/<stage>.log. Unpack the tarballs here into book/results/ and commit them.
+# and logs to $OUT/<stage>.log. Unpack the tarballs here into clr_book/results/ and commit them.
 #
 # DEVICE (default cuda) and PROFILE (default full) may be overridden, e.g. to rehearse the plumbing on a
 # CPU: DEVICE=cpu PROFILE=smoke bash benchmarks/gpu_session.sh tta table1 range

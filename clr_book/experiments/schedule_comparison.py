@@ -42,7 +42,7 @@ files the chapter draws beside the live run; ``smoke`` is for the tests.
 
 Run from the shell (writes one JSON results file per run and one for the range test)::
 
-    python -m clr_book.experiments.schedule_comparison --profile long --out book/results/schedule_comparison
+    python -m clr_book.experiments.schedule_comparison --profile long --out clr_book/results/schedule_comparison
 
 References: Smith (2017) for the cyclical schedules, the range test and the bound rules; Smith & Topin
 (2017) for one-cycle; Loshchilov & Hutter (2016) for SGDR; He et al. (2016) for step decay; the

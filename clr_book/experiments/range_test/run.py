@@ -34,7 +34,7 @@ Profiles: :mod:`.config` (``auto`` = ``full`` on a CUDA device, ``quick`` elsewh
 
 Run from the shell::
 
-    python -m clr_book.experiments.range_test --profile full --mode both --out book/results/range_test
+    python -m clr_book.experiments.range_test --profile full --mode both --out clr_book/results/range_test
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017, section 3.3.

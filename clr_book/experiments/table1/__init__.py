@@ -2,7 +2,7 @@
 
 Run from the shell::
 
-    python -m clr_book.experiments.table1 --policy all --profile full --out book/results/table1
+    python -m clr_book.experiments.table1 --policy all --profile full --out clr_book/results/table1
 
 or from Python with :func:`~clr_book.experiments.table1.run.run_policy` (after resolving the device,
 profile and data once); read the files back with :func:`~clr_book.experiments.table1.report.load_results`.

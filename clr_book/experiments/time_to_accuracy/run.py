@@ -7,7 +7,7 @@ profile's target accuracy, timings, the device, library versions, git commit, da
 
 Run from the shell::
 
-    python -m clr_book.experiments.time_to_accuracy --profile full --out book/results/time_to_accuracy
+    python -m clr_book.experiments.time_to_accuracy --profile full --out clr_book/results/time_to_accuracy
 
 Profiles (``auto`` = ``full`` on CUDA, ``quick`` elsewhere):
 
