@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make book   builds the rendered book in _build/html (every chapter executed, plus the in-browser explorer)
-#   make test   runs every test: unit tests, nbval over the chapters, a strict book build and the browser test
+#   make test   runs every test: unit tests, a strict book build (which executes every chapter once and
+#               fails on any cell error, so the check cells run there) and the browser test
 # Both create or update the virtual environment in .venv from requirements.txt first.
 
 PYTHON      ?= python3
@@ -59,7 +60,10 @@ browser-deps:
 browser: browser-deps $(STAMP)
 	$(PY) -m pytest tests/browser
 
-test: unit notebooks book browser
+# The chapters are executed once, by the strict book build (allow_errors: false and --warningiserror:
+# a failing cell fails the build; tests/test_strict_build.py checks that). `make notebooks` runs the
+# same chapters under nbval, for a per-cell report when a chapter fails.
+test: unit book browser
 
 # For benchmarks/gpu_session.sh on a GPU machine without internet: the CIFAR-10 tarball (from
 # CLR_CIFAR10, else ../shared) and the pure-Python wheels the runs and the CUDA test need, in .gpu/.
