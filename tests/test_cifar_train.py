@@ -300,3 +300,16 @@ def test_compiled_training_matches_eager_training(tiny_data):
     assert compiled.test_accuracy == eager.test_accuracy
     for (name, expected), actual in zip(eager_model.named_parameters(), compiled_model.parameters()):
         torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_progress_is_a_text_bar_on_stderr_not_a_widget(tiny_data, capsys, monkeypatch):
+    """A text bar updates in place in a notebook too; a widget would put widget state into the built pages."""
+    import tqdm.auto
+
+    def widget_bar(*args, **kwargs):
+        raise AssertionError("train() must not use tqdm.auto's widget bar")
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", widget_bar)
+    _quick_train(tiny_data, iterations=6, progress=True)
+    captured = capsys.readouterr()
+    assert "6/6" in captured.err and "train (" in captured.err and "6/6" not in captured.out

@@ -423,7 +423,8 @@ def train(
         seed: seeds torch's global RNG and the data stream's generator (shuffling, augmentation). The
             model's initialisation is the caller's: seed before building it.
         eval_at_start: also evaluate before the first iteration (point 0).
-        progress: show a tqdm progress bar (on stderr).
+        progress: show a text tqdm progress bar on stderr (in a notebook, a stream output that updates in
+            place; a book page drops it with the cell tag ``remove-stderr``).
         label_smoothing: see :class:`TrainStep` (0: plain cross-entropy). The test loss is always plain
             cross-entropy.
         test_time_flip: evaluate with flip test-time augmentation (see :func:`evaluate`).
@@ -526,7 +527,7 @@ def train(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415
+        from tqdm import tqdm  # noqa: PLC0415  (text, not a widget: no widget state in the built pages)
 
         bar = tqdm(total=iterations, initial=start, unit="it", file=sys.stderr, desc=f"train ({runner.name})")
     guard = checkpoint.guard() if checkpoint is not None else _no_guard()
