@@ -5,6 +5,104 @@ Train for ``num_iter`` iterations while the learning rate rises once per iterati
 and read good ``base_lr``/``max_lr`` bounds for a cyclical schedule off the curve.
 The model, the optimizer and the random-number generators come back exactly as they were.
 
+**Coming from torch-lr-finder or fastai.** The same test under their names and defaults (read from
+torch-lr-finder's ``LRFinder.range_test`` and ``plot`` and fastai's ``Learner.lr_find``,
+``LRFinder``, ``AvgSmoothLoss`` and suggestion functions). Mind the smoothing: torch-lr-finder's
+``smooth_f`` is the weight of the *new* loss, clr_lib's ``smooth_factor`` (like fastai's ``beta``) the
+weight of the *past*, so ``smooth_f=0.05`` is ``smooth_factor=0.95``; ``smooth_factor=0.05`` would
+barely smooth at all.
+
+.. list-table::
+   :header-rows: 1
+   :widths: 14 26 26 34
+
+   * -
+     - torch-lr-finder: ``LRFinder(model, optimizer, criterion).range_test(train_loader, ...)``
+     - fastai: ``learn.lr_find(...)``
+     - clr_lib: ``lr_range_test(model, optimizer, criterion, train_loader, ...)``
+   * - first LR
+     - ``start_lr=None``: the optimizer's LR
+     - ``start_lr=1e-7``
+     - ``start_lr``, required
+   * - last LR
+     - ``end_lr=10``, the LR of the last iteration
+     - ``end_lr=10``, never reached: iteration ``i`` trains at
+       ``start_lr * (end_lr / start_lr) ** (i / num_it)``
+     - ``end_lr``, required; the LR of the last iteration, as in torch-lr-finder. fastai's sweep is
+       ``end_lr = start_lr * (end_lr / start_lr) ** ((num_it - 1) / num_it)`` here
+   * - iterations
+     - ``num_iter=100``
+     - ``num_it=100`` (at least 6)
+     - ``num_iter``, required (2 to 1,000,000)
+   * - LR steps
+     - ``step_mode="exp"`` or ``"linear"``
+     - exponential only
+     - ``mode="exp"`` or ``"linear"``
+   * - loss recorded
+     - training loss; with ``val_loader``, the validation loss
+     - training loss
+     - as torch-lr-finder (``val_loader``)
+   * - smoothing
+     - ``smooth_f=0.05``, weight of the new loss: ``s[0] = l[0]``,
+       ``s[i] = smooth_f * l[i] + (1 - smooth_f) * s[i-1]``, no bias correction;
+       ``smooth_f=0`` records the raw loss
+     - ``Recorder(beta=0.98)``, weight of the past, with bias correction: clr_lib's formula
+     - ``smooth_factor=0.98`` (beta), weight of the past, with bias correction (see
+       :func:`lr_range_test`). ``smooth_f=f`` is ``smooth_factor=1 - f`` for ``0 < f < 1`` and
+       ``smooth_factor=0`` for ``f = 0``. The two averages still differ over the first few times
+       ``1 / f`` iterations: torch-lr-finder gives ``l[0]`` the weight ``beta**i`` in ``s[i]``,
+       clr_lib ``beta**i * (1 - beta) / (1 - beta**(i + 1))``
+   * - early stop
+     - ``diverge_th=5``: smoothed loss above 5 times its best so far
+     - ``stop_div=True``: above 4 times the best; ``stop_div=False`` never stops
+     - ``diverge_threshold=5.0`` (4.0 is fastai's); the same rule for positive losses, and a NaN or
+       infinite loss always stops the test
+   * - accumulation
+     - ``accumulation_steps=1``
+     - none
+     - ``accumulation_steps=1``
+   * - mixed precision
+     - ``amp_backend="torch"`` with ``amp_config`` and ``grad_scaler``
+     - ``learn.to_fp16()``
+     - ``amp=True``, ``amp_dtype``
+   * - restoring
+     - call ``lr_finder.reset()`` (model and optimizer)
+     - automatic (model and optimizer, through a file)
+     - automatic (model, optimizer and random generators, in memory)
+   * - steepest descent
+     - ``lr_finder.plot(suggest_lr=True)`` returns ``(ax, lr)``: the LR at the minimum of
+       ``numpy.gradient(losses)``, the first 10 and last 5 points (``skip_start``, ``skip_end``)
+       dropped
+     - ``steep``: the LR at the most negative forward difference over ``log(lr)``
+     - ``result.suggest().steepest_lr``: the centred slope of the lightly averaged loss, the first and
+       last ``n // 10`` points dropped, searched only up to the loss minimum
+   * - valley
+     - none
+     - ``valley``, the default ``suggest_funcs``
+     - ``suggest().valley_lr``: the same rule, with a start index one higher (fastai's can be -1)
+   * - minimum / 10
+     - none
+     - ``minimum``: the LR of the lowest loss, divided by 10
+     - ``suggest().min_over_10_lr``; also ``suggest().max_lr`` when no accuracy was recorded
+       (raised to ``start_lr`` if it falls below)
+   * - slide
+     - none
+     - ``slide``
+     - none
+   * - Smith's bounds
+     - none
+     - none
+     - with ``accuracy=True``: ``suggest().max_lr`` at the peak of the smoothed accuracy,
+       ``base_lr = max_lr / 4`` (``base_divisor``)
+   * - the picture
+     - ``lr_finder.plot()``
+     - ``learn.recorder.plot_lr_find()`` (``lr_find`` shows it)
+     - ``result.plot()``; ``suggest()`` needs no plot
+
+fastai computes every suggestion on the curve without its first ``num_it // 10`` and last 5 points;
+clr_lib's ``valley_lr`` and ``min_over_10_lr`` use the whole finite curve. fastai records the LR of
+the last parameter group, clr_lib (like torch-lr-finder) that of group 0.
+
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
     arXiv:1506.01186, section 3.3.
