@@ -50,6 +50,8 @@ def require_between(
     Traceback (most recent call last):
     ...
     ValueError: MAX_LR must be a number above 0 and at most 10; got 0.0
+    >>> require_between("SEED", 2**63 - 1, 0, 2**63 - 1, whole=True)
+    9223372036854775807
     """
     kind = "a whole number" if whole else "a number"
     what = f"{kind} of {unit}" if unit else kind
@@ -58,8 +60,9 @@ def require_between(
     sentence = f"{name} must be {what} {span}; got {value!r}"
     if isinstance(value, bool) or not isinstance(value, Integral if whole else Real):
         raise ValueError(sentence)
-    number = float(value)
-    if not math.isfinite(number) or number > high or number < low or (open_low and number == low):
+    # compared as they are, not through float(): Python compares ints and floats exactly, and a whole
+    # number above 2**53 would round (2**63 - 1 becomes 2**63, above a bound of 2**63 - 1)
+    if (not isinstance(value, Integral) and not math.isfinite(value)) or value > high or value < low or (open_low and value == low):
         raise ValueError(sentence)
     return value
 

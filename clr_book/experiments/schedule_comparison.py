@@ -20,7 +20,7 @@ augmentation; only the learning rate differs.
 =============  ===================================================================================
 name           schedule
 =============  ===================================================================================
-fixed          ``constant(base_lr)``: the largest rate one would hold for a whole run
+fixed          ``constant(base_lr)``: the bottom of the cycles, held for the whole run
 step           ``step_decay(max_lr, [B/2, 3B/4], 0.1)``: the step-down recipe of He et al.'s ResNets
 triangular     ``cyclic(base_lr, max_lr, B / (2c))``: :math:`c` whole cycles, ending at ``base_lr``
 triangular2    the same with ``mode="triangular2"`` (amplitude halved every cycle)
