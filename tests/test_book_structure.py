@@ -70,3 +70,11 @@ def test_notebook_ends_with_summary_and_exercises(path):
     markdown = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "markdown")
     assert re.search(r"^#+ .*Summary", markdown, flags=re.MULTILINE), path.name
     assert re.search(r"^#+ .*Exercises", markdown, flags=re.MULTILINE), path.name
+
+
+@pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda path: path.name)
+def test_code_lines_fit_the_page(path):
+    """The rendered page cuts code lines off past about 88 characters (the style guide's limit)."""
+    long = [(index, line) for index, cell in enumerate(nbformat.read(path, as_version=4).cells)
+            if cell.cell_type == "code" for line in cell.source.splitlines() if len(line) > 88]
+    assert not long, f"{path.name}: {len(long)} code lines over 88 characters, first in cell {long[0][0]}: {long[0][1]!r}"
