@@ -1,8 +1,10 @@
 """The in-browser explorer (JupyterLite) as built: run after `make book` (`make browser` runs it).
 
-The site ships its own Pyodide (``lite/static/pyodide``, assembled by ``book/lite/assemble_pyodide.py``),
-so the explorer runs with no network, and these tests run it as a reader would:
+The site ships its own Pyodide (``lite/static/pyodide``, assembled by ``book/lite/assemble_pyodide.py``)
+when set-up found a verified copy of it, so the explorer runs with no network, and these tests run it as
+a reader would:
 
+* the site's kernel is built for the Pyodide release the Makefile names (its default CDN URL says so);
 * the site's Pyodide is the one its kernel is configured with, and every file of it matches the
   SHA-256 in its lock (the official release's);
 * the site's package index serves a clr_lib wheel of this tree's version, built from this tree's code,
@@ -14,6 +16,10 @@ so the explorer runs with no network, and these tests run it as a reader would:
   127.0.0.1; a screenshot is saved under ``_build/screenshots``;
 * the notebook's code, run in CPython with clr_lib taken from the bundled wheel, builds the explorer
   without importing torch (Pyodide has no torch), a quicker check of the same thing.
+
+When set-up found no verified Pyodide, the build leaves the kernel on its CDN and writes why in
+``book/lite/static/pyodide-from-cdn.txt``; the two tests of the shipped Pyodide are then skipped
+with that reason (a site that loads the CDN with no such note fails).
 """
 
 from __future__ import annotations
@@ -35,8 +41,36 @@ HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 LITE = HTML / "lite"
 SHIPPED_PYODIDE = LITE / "static" / "pyodide"
 SCREENSHOTS = Path(os.environ.get("BOOK_SCREENSHOTS", ROOT / "_build" / "screenshots"))
+CDN_NOTE = ROOT / "book" / "lite" / "static" / "pyodide-from-cdn.txt"  # assemble_pyodide.NOTE_NAME
+LOCAL_PYODIDE_URL = "./static/pyodide/pyodide.js"
 PYODIDE_VERSION = re.search(r"^PYODIDE_VERSION\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M).group(1)
-VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M).group(1)
+# clr_lib's version, where pyproject.toml takes it from (read without importing clr_lib)
+VERSION = re.search(r'^__version__ = "([^"]+)"', (ROOT / "clr_lib" / "__init__.py").read_text(encoding="utf-8"), re.M).group(1)
+
+
+def kernel_settings() -> dict:
+    config = json.loads((LITE / "jupyter-lite.json").read_text(encoding="utf-8"))["jupyter-config-data"]
+    return config.get("litePluginSettings", {}).get("@jupyterlite/pyodide-kernel-extension:kernel", {})
+
+
+@pytest.fixture(scope="module")
+def shipped_pyodide() -> Path:
+    """The site's own Pyodide; skips (with the build's reason) when the build left the kernel on its CDN."""
+    assert (LITE / "jupyter-lite.json").exists(), f"no JupyterLite site at {LITE}: run `make book` first"
+    url = kernel_settings().get("pyodideUrl")
+    if url == LOCAL_PYODIDE_URL:
+        return SHIPPED_PYODIDE
+    assert url is None, f"the kernel is pointed at {url}, neither the shipped Pyodide nor its own default"
+    assert CDN_NOTE.exists(), f"the site loads Pyodide from the CDN, and the build left no note ({CDN_NOTE}) why"
+    pytest.skip(f"the site loads Pyodide from its CDN: {CDN_NOTE.read_text(encoding='utf-8').strip()}")
+
+
+def test_the_kernel_is_built_for_the_pyodide_release_the_makefile_names():
+    bundles = (LITE / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static").glob("*.js")
+    defaults = {url for bundle in bundles
+                for url in re.findall(r"https://cdn\.jsdelivr\.net/pyodide/v[^/\"']+/full/pyodide\.js",
+                                      bundle.read_text(encoding="utf-8"))}
+    assert defaults == {f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/pyodide.js"}
 
 
 @pytest.fixture(scope="module")
@@ -110,19 +144,16 @@ print("explorer ok:", explorer.result.summary)
     assert "explorer ok:" in done.stdout
 
 
-def test_site_ships_the_pyodide_its_kernel_loads_and_every_file_matches_the_lock():
-    config = json.loads((LITE / "jupyter-lite.json").read_text(encoding="utf-8"))["jupyter-config-data"]
-    kernel = config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]
-    assert kernel["pyodideUrl"] == "./static/pyodide/pyodide.js", "the kernel must load the shipped Pyodide, not a CDN"
-    lock = json.loads((SHIPPED_PYODIDE / "pyodide-lock.json").read_text(encoding="utf-8"))
+def test_site_ships_the_pyodide_its_kernel_loads_and_every_file_matches_the_lock(shipped_pyodide):
+    lock = json.loads((shipped_pyodide / "pyodide-lock.json").read_text(encoding="utf-8"))
     assert lock["info"]["version"] == PYODIDE_VERSION
     assert {"numpy", "matplotlib", "micropip", "ipython", "ssl", "sqlite3", "jedi"} <= set(lock["packages"])
     for name, entry in lock["packages"].items():
-        data = (SHIPPED_PYODIDE / entry["file_name"]).read_bytes()
+        data = (shipped_pyodide / entry["file_name"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{entry['file_name']} ({name}) differs from the lock"
 
 
-def test_explorer_runs_in_headless_chromium_on_the_shipped_pyodide(server, browser, missing_paths):
+def test_explorer_runs_in_headless_chromium_on_the_shipped_pyodide(shipped_pyodide, server, browser, missing_paths):
     tab = browser.new_page(viewport={"width": 1280, "height": 1000})
     problems: list[str] = []
     elsewhere: list[str] = []
