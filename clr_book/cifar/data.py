@@ -938,7 +938,7 @@ def make_synthetic_cifar10(train_size: int = 50_000, test_size: int = 10_000, *,
 
     Class ``k`` is a grating (stripes) at ``18 k`` degrees (+- 4 degrees of jitter) with a period of
     ``16 / (1 + k % 3)`` pixels, in a class colour over a background of another class colour, with a
-    random phase, a random brightness (x 0.75 .. 1.25) and Gaussian pixel noise (sigma 24 grey levels). Labels are balanced and interleaved.
+    random phase, a random brightness (x 0.75 .. 1.25) and Gaussian pixel noise (sigma 24 in 0-255 pixel units). Labels are balanced and interleaved.
     A small CNN learns it in a few hundred iterations; it is there so that code paths run without
     the real data, never to produce numbers for the book.
     """
@@ -989,7 +989,7 @@ class Normalization:
 
     Modes:
         ``"mean_image"``: Caffe's cifar10 example (``mean_file``): subtract the per-pixel mean image of
-            the training set, no scaling, so inputs stay in grey levels (about -128 .. 128). The Caffe
+            the training set, no scaling, so inputs stay in raw 0-255 RGB pixel units (about -128 .. 128). The Caffe
             net's initialisation (conv1 std 1e-4) assumes this scale.
         ``"channel_mean"``: subtract the per-channel mean, no scaling.
         ``"standard"``: :math:`(x / 255 - \mu_c) / \sigma_c` with per-channel mean and std, the usual
@@ -997,7 +997,7 @@ class Normalization:
 
     Attributes:
         mode: one of :data:`NORMALIZATIONS`.
-        mean: float32, ``(3, 32, 32)`` for ``mean_image`` or ``(3, 1, 1)``, in grey levels.
+        mean: float32, ``(3, 32, 32)`` for ``mean_image`` or ``(3, 1, 1)``, in 0-255 pixel units.
         scale: float32 ``(3, 1, 1)``: 1 for the Caffe modes, :math:`1 / (255 \sigma_c)` for standard.
     """
 

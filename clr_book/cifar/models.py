@@ -104,7 +104,7 @@ class CaffeCIFAR10Full(nn.Module):
 
     Spatial sizes 32 -> 16 -> 8 -> 4, so ``ip1`` sees 64 * 4 * 4 = 1024 inputs. 89,578 parameters.
     Initialisation: Gaussian weights with the prototxt's stds (conv1 1e-4, the rest 1e-2), zero biases
-    (:data:`CAFFE_LAYER_SPECS`). Expects inputs in grey levels minus the mean image (Caffe's
+    (:data:`CAFFE_LAYER_SPECS`). Expects raw 0-255 RGB pixel values minus the mean image (Caffe's
     ``mean_file``; ``Normalization`` mode ``"mean_image"``). Returns logits.
     """
 
