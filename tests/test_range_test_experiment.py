@@ -7,6 +7,7 @@ mean nothing, the shapes, the file and the provenance do.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -28,7 +29,12 @@ from clr_book.experiments.range_test.config import (
     RANGE_TEST_PROFILES,
     resolve_range_test_profile,
 )
-from clr_book.experiments.range_test.report import load_range_tests, result_from_record
+from clr_book.experiments.range_test.report import (
+    band_means,
+    load_range_tests,
+    result_from_record,
+    smoothing_lag,
+)
 from clr_book.experiments.range_test.run import (
     RESULT_SCHEMA,
     HeldOutRotation,
@@ -265,6 +271,80 @@ def test_load_range_tests_filters_by_profile_and_rejects_other_files(linear_reco
     (tmp_path / "range-test-linear-full-seed0.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(ValueError, match="must have schema"):
         load_range_tests(tmp_path)
+
+
+def test_band_means_average_each_band_of_learning_rate_without_lag():
+    lrs = np.linspace(0.0, 0.02, 4000)  # Smith's sweep: 200 iterations per 0.001
+    bands = band_means(lrs, 100 * lrs, 0.001)
+    assert len(bands.starts) == 20 and np.allclose(bands.starts, np.arange(20) * 0.001)
+    assert bands.counts.sum() == 4000  # the last LR, 0.02, joins the last band
+    assert np.allclose(bands.means, 100 * (bands.starts + 0.0005), atol=1e-3)  # the band's centre
+    assert np.all(bands.standard_errors > 0)
+
+
+def test_band_means_put_a_rate_on_a_band_edge_in_the_band_it_starts():
+    bands = band_means([0.005, 0.006, 0.0065, 0.007], [1.0, 2.0, 4.0, 8.0], 0.001)
+    assert bands.counts.tolist() == [0, 0, 0, 0, 0, 1, 3]  # 0.006 and 0.007 (the top) in band 6
+    assert np.isnan(bands.means[0]) and bands.means[5] == 1.0
+    assert math.isclose(bands.means[6], 14.0 / 3)
+
+
+def test_band_means_leave_out_values_that_are_not_finite():
+    bands = band_means([0.0, 0.1, 0.2, 0.3], [1.0, np.nan, 3.0, np.inf], 0.2)
+    assert bands.counts.tolist() == [1, 1] and bands.means.tolist() == [1.0, 3.0]
+    assert np.all(np.isnan(bands.standard_errors))  # one value per band: no spread to measure
+
+
+@pytest.mark.parametrize(
+    "lrs, values, width, message",
+    [
+        ([0.0, 0.1], [1.0, 2.0], 0.0, "width must be a finite learning-rate width > 0, got 0.0"),
+        ([0.0, 0.1], [1.0, 2.0], float("nan"), "width must be a finite"),
+        ([0.0, 0.1], [1.0, 2.0], True, "width must be a finite"),
+        ([0.0, 0.1], [1.0], 0.1, "lrs and values must be 1-D and equally long"),
+        ([], [], 0.1, "lrs must hold at least one finite learning rate >= 0"),
+        ([-0.1, 0.1], [1.0, 2.0], 0.1, "lrs must hold at least one finite learning rate >= 0"),
+    ],
+)
+def test_band_means_bad_arguments_raise_naming_them(lrs, values, width, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        band_means(lrs, values, width)
+
+
+def test_smoothing_lag_is_a_distance_for_a_linear_sweep_and_a_factor_for_an_exp_one():
+    full, quick = RANGE_TEST_PROFILES["full"].sweeps, RANGE_TEST_PROFILES["quick"].sweeps
+    linear, exp = full["linear"], full["exp"]
+    assert math.isclose(smoothing_lag(linear.start_lr, linear.end_lr, linear.num_iter, "linear"),
+                        49 * (0.02 - 1e-5) / 3999)
+    assert math.isclose(smoothing_lag(exp.start_lr, exp.end_lr, exp.num_iter, "exp"),
+                        (1.0 / 1e-5) ** (49 / 1499))
+    # the same range in fewer iterations: a longer lag
+    for mode in ("linear", "exp"):
+        sweeps = [(s.start_lr, s.end_lr, s.num_iter, mode) for s in (full[mode], quick[mode])]
+        assert smoothing_lag(*sweeps[1]) > smoothing_lag(*sweeps[0])
+    assert smoothing_lag(1e-5, 1.0, 1500, "exp", smooth_factor=0.0) == 1.0  # no smoothing, no lag
+    assert smoothing_lag(0.0, 0.02, 4000, "linear", smooth_factor=0.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((1e-5, 1.0, 1500, "cosine"), "mode must be 'linear' or 'exp', got 'cosine'"),
+        ((1e-5, 1.0, 1, "exp"), "num_iter must be a whole number of iterations >= 2, got 1"),
+        ((1e-5, 1.0, 15.5, "exp"), "num_iter must be a whole number"),
+        ((0.0, 1.0, 1500, "exp"), "start_lr and end_lr must be finite learning rates with 0 < start_lr < end_lr"),
+        ((0.02, 0.01, 4000, "linear"), "with 0 <= start_lr < end_lr, got start_lr=0.02, end_lr=0.01"),
+        ((1e-5, float("inf"), 1500, "exp"), "start_lr and end_lr must be finite"),
+    ],
+)
+def test_smoothing_lag_bad_arguments_raise_naming_them(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        smoothing_lag(*args)
+
+
+def test_smoothing_lag_rejects_a_smooth_factor_of_one():
+    with pytest.raises(ValueError, match=re.escape("smooth_factor must be a number in [0, 1), got 1.0")):
+        smoothing_lag(1e-5, 1.0, 1500, "exp", smooth_factor=1.0)
 
 
 # ----------------------------------------------------------------------------------------------
