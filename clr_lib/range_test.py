@@ -171,8 +171,9 @@ class LRSuggestion:
 
     Attributes:
         max_lr: the upper bound for a cyclical schedule. When ``max_lr_metric == "accuracy"``,
-            Smith's reading: the LR at the maximum of the smoothed accuracy, where improvement
-            stops. When ``max_lr_metric == "loss"`` (the default without an accuracy): the LR at
+            the LR at the maximum of the smoothed accuracy. Smith reads ``max_lr`` by eye where
+            the accuracy stops rising, slows or turns ragged; the peak lies at or after that
+            point, so it is an upper end of his reading, not the reading itself. When ``max_lr_metric == "loss"`` (the default without an accuracy): the LR at
             the minimum of the smoothed loss divided by 10 (= ``min_over_10_lr``), raised to the
             lowest LR swept if it falls below it (with a warning), because the minimum itself lies
             past the largest LR that still converges; see :meth:`RangeTestResult.suggest`.
@@ -252,12 +253,13 @@ class RangeTestResult:
         * ``max_lr``, read from the accuracy when it was recorded (``metric=None``), else from
           the loss:
 
-          - ``metric == "accuracy"``: Smith's rule, "where the improvement stops":
-            ``lrs[argmax(A)]`` over the finite smoothed accuracies ``A`` (NaNs are skipped; if
-            every one is NaN the loss rule is used instead, with a warning). This keeps its
-            meaning: the accuracy peak is where improvement stops, which on a smooth problem
-            lies at or past the largest LR that converges (Smith then trains in a cycle that only
-            touches it briefly).
+          - ``metric == "accuracy"``: ``lrs[argmax(A)]`` over the finite smoothed accuracies
+            ``A`` (NaNs are skipped; if every one is NaN the loss rule is used instead, with a
+            warning): the peak, where the improvement has stopped. Smith reads ``max_lr`` by eye
+            where the accuracy stops rising, slows or turns ragged, which is at or before the
+            peak, so this reading errs high (on the book's full-scale CIFAR-10 sweep the climb
+            slows at 0.006 and the peak is at 0.013; chapter 5). A cyclical schedule only touches
+            ``max_lr`` briefly.
           - ``metric == "loss"`` (**the default** when no accuracy was recorded):
             ``max(lrs[argmin(L)] / 10, lrs[0])``, fast.ai's "minimum/10" (Howard & Gugger 2020).
             The minimum of the smoothed loss itself is no bound: a run just above the largest
