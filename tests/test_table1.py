@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,8 +19,23 @@ from clr_book.cifar.data import make_synthetic_cifar10
 from clr_book.experiments.common import RunOptions, load_data
 from clr_book.experiments.provenance import checkout_state, describe_device, utc_now
 from clr_book.experiments.table1.__main__ import main
-from clr_book.experiments.table1.config import PAPER_TABLE_1, POLICIES, PROFILES, get_policy, resolve_profile
-from clr_book.experiments.table1.report import format_comparison, iterations_to_reach, load_results, paper_comparison
+from clr_book.experiments.table1.config import (
+    DEMONSTRATION_NOTE,
+    PAPER_TABLE_1,
+    POLICIES,
+    PROFILES,
+    epoch_preserving_scale,
+    get_policy,
+    resolve_profile,
+)
+from clr_book.experiments.table1.report import (
+    comparison_markdown,
+    format_comparison,
+    is_demonstration,
+    iterations_to_reach,
+    load_results,
+    paper_comparison,
+)
 from clr_book.experiments.table1.run import RESULT_SCHEMA, default_eval_batch_size, run_name, run_policy
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -63,28 +79,84 @@ def test_decay_exp_and_exp_range_policies():
     assert exp_range(4000) == pytest.approx(0.001)
 
 
-def test_quick_profile_scales_iterations_by_1_500_and_keeps_the_overall_decay():
+def test_quick_profile_shrinks_the_data_and_keeps_every_count_in_epochs():
     quick = PROFILES["quick"]
-    assert (quick.train_size, quick.test_size, quick.batch_size, quick.eval_every) == (5000, 500, 100, 10)
-    assert quick.iteration_scale == 1 / 500
-    assert [POLICIES[name].budget(quick.iteration_scale) for name in POLICIES] == [140, 50, 50, 140, 84]
+    assert (quick.train_size, quick.test_size, quick.batch_size) == (2000, 1000, 100)
+    assert quick.iteration_scale == epoch_preserving_scale(2000) == 2000 / 50_000
+    assert quick.iterations_per_epoch == 20 and quick.eval_every == 20  # one evaluation per epoch
+    budgets = {name: POLICIES[name].budget(quick.iteration_scale) for name in POLICIES}
+    assert budgets == {"fixed": 2800, "triangular2": 1000, "decay": 1000, "exp": 2800, "exp_range": 1680}
+    for name, policy in POLICIES.items():  # the paper's budgets in epochs: 140, 50, 50, 140, 84
+        assert quick.epochs(budgets[name]) == policy.budget() / 500
     fixed = get_policy("fixed").schedule(quick.iteration_scale)
-    np.testing.assert_allclose(fixed([119, 120, 130]), [1e-3, 1e-4, 1e-5])
+    np.testing.assert_allclose(fixed([2399, 2400, 2600]), [1e-3, 1e-4, 1e-5])  # epochs 120 and 130, as 60k and 65k
     exp = get_policy("exp").schedule(quick.iteration_scale)
-    assert exp(139) == pytest.approx(get_policy("exp").schedule()(69_500), rel=1e-9)
-    exp_range = get_policy("exp_range").schedule(quick.iteration_scale)
-    assert exp_range(4) == pytest.approx(0.001 + 0.005 * 0.99994**2000, rel=1e-9)  # first peak, as at 2,000
+    assert exp(2799) == pytest.approx(get_policy("exp").schedule()(69_975), rel=1e-9)
+
+
+def _peaks_and_troughs(values: np.ndarray) -> np.ndarray:
+    """Indices where a piecewise-linear wave turns (a peak or a trough), the ends excluded."""
+    slope = np.sign(np.diff(values))
+    return np.flatnonzero(slope[1:] != slope[:-1]) + 1
+
+
+@pytest.mark.parametrize("name", ["triangular2", "exp_range"])
+def test_quick_profile_keeps_cycles_of_at_least_two_epochs(name):
+    """Every half cycle of every cyclical policy lasts at least one epoch, so every cycle at least two."""
+    quick = PROFILES["quick"]
+    schedule = get_policy(name).schedule(quick.iteration_scale)
+    lr = schedule(np.arange(get_policy(name).budget(quick.iteration_scale)))
+    turns = _peaks_and_troughs(lr)
+    half_cycles = np.diff(np.concatenate([[0], turns]))
+    assert len(half_cycles) >= 4 and half_cycles.min() >= quick.iterations_per_epoch
+    assert quick.epochs(half_cycles[0]) == 4  # Smith's step size, 2,000 iterations = 4 epochs
+
+
+def test_quick_triangular2_has_the_papers_three_stages_in_epochs():
+    quick = PROFILES["quick"]
     triangular2 = get_policy("triangular2").schedule(quick.iteration_scale)
-    np.testing.assert_allclose(triangular2([0, 4, 32, 34, 44, 45]), [1e-3, 5e-3, 1e-4, 5e-4, 1e-5, 5e-5], rtol=1e-9)
+    # stage 1 peaks at epoch 4 and is back down at 8; stage 2 starts at epoch 32 and peaks at 34; stage 3 at 44, 45
+    np.testing.assert_allclose(triangular2([0, 80, 160, 640, 680, 880, 900]),
+                               [1e-3, 5e-3, 1e-3, 1e-4, 5e-4, 1e-5, 5e-5], rtol=1e-9)
 
 
-def test_quick_profile_is_the_full_schedule_sampled_every_500_iterations():
-    """500 divides every step size, boundary and budget of Table 1, so the sampling is exact."""
+def test_quick_fixed_and_triangular2_meet_at_equal_iterations():
+    """triangular2's budget is a point of fixed's run too, before fixed's first step-down (Figure 1's comparison)."""
+    quick = PROFILES["quick"]
+    end = POLICIES["triangular2"].budget(quick.iteration_scale)
+    assert end % quick.eval_every == 0 and end < POLICIES["fixed"].budget(quick.iteration_scale)
+    assert get_policy("fixed").schedule(quick.iteration_scale)(end - 1) == pytest.approx(0.001)
+
+
+def test_quick_profile_is_the_full_schedule_sampled_every_25_iterations():
+    """25 divides every step size, boundary and budget of Table 1, so the sampling is exact."""
     scale = PROFILES["quick"].iteration_scale
     for policy in POLICIES.values():
         steps = np.arange(policy.budget(scale))
-        assert len(steps) * 500 == policy.budget()
-        np.testing.assert_allclose(policy.schedule(scale)(steps), policy.schedule()(500 * steps), rtol=1e-9)
+        assert len(steps) * 25 == policy.budget()
+        np.testing.assert_allclose(policy.schedule(scale)(steps), policy.schedule()(25 * steps), rtol=1e-9)
+
+
+def test_only_the_full_profile_is_the_papers_setting():
+    assert not PROFILES["full"].demonstration
+    assert PROFILES["quick"].demonstration and PROFILES["smoke"].demonstration
+    assert "not comparable with the paper" in DEMONSTRATION_NOTE
+    assert PROFILES["full"].iterations_per_epoch == 500 and PROFILES["full"].epochs(25_000) == 50
+
+
+def test_full_profile_is_unchanged_so_running_checkpoints_resume():
+    """The running full-scale jobs' checkpoints record exactly these settings (``dataclasses.asdict``)."""
+    assert dataclasses.asdict(PROFILES["full"]) == {
+        "name": "full", "train_size": None, "test_size": None, "iteration_scale": 1.0, "eval_every": 1000,
+        "batch_size": 100}
+
+
+@pytest.mark.parametrize("train_images, batch_size, message", [
+    (2050, 100, "train_images must be a whole multiple of 100"), (0, 100, "train_images"),
+    (60_000, 100, "train_images"), (2000, 128, "batch_size must be the paper's 100")])
+def test_epoch_preserving_scale_rejects_counts_that_are_not_whole_epochs(train_images, batch_size, message):
+    with pytest.raises(ValueError, match=message):
+        epoch_preserving_scale(train_images, batch_size)
 
 
 def test_profiles_resolve_and_reject_unknown_names():
@@ -162,10 +234,12 @@ def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated
     loaded = load_results(out)
     assert [r["policy"] for r in loaded] == ["decay", "exp_range"]
     rows = paper_comparison(loaded)
-    assert rows[1]["paper_accuracy_percent"] == 82.2 and rows[1]["iterations"] == 42
+    assert rows[1]["demonstration"] and rows[1]["iterations"] == 42 and rows[1]["epochs"] == 42 / 5
+    assert rows[1]["paper_accuracy_percent"] is None and rows[1]["difference_points"] is None  # never beside the paper
     assert rows[1]["accuracy_percent"] == pytest.approx(100 * record["final_test_accuracy"])
     table = format_comparison(rows)
-    assert table.count("\n") == 3 and "| exp_range | 42,000 | 82.2 | 42 |" in table
+    assert table.startswith("**Demonstration of the method** (profile 'smoke').")
+    assert "| exp_range | 42 | 8.4 |" in table and "82.2" not in table and "42,000" not in table
 
     # The same command again finds each run finished in its checkpoint: nothing is trained again.
     again = main(argv)
@@ -197,6 +271,7 @@ def test_run_policy_without_out_dir_writes_nothing(tiny_cifar, tmp_path, isolate
     assert record["curves"]["lr"][-1] == pytest.approx(get_policy("triangular2").schedule(0.001)(24))
     assert record["provenance"]["command"] == record["environment"]["argv"]  # no command given: this process's
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # the decoded images' cache only
+    assert record["profile"]["demonstration"] is True and DEMONSTRATION_NOTE in record["notes"]
 
 
 def test_run_policy_resumes_from_its_checkpoint_and_refuses_one_of_other_settings(tmp_path):
@@ -295,7 +370,7 @@ def test_module_entry_point_reports_bad_options_with_exit_status_2(tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 
-def _fake_record(policy: str, accuracies: list[float], profile: str = "quick") -> dict:
+def _fake_record(policy: str, accuracies: list[float], profile: str = "full") -> dict:
     return {
         "schema": RESULT_SCHEMA, "policy": policy, "profile": {"name": profile}, "iterations": 10 * len(accuracies),
         "curves": {"iteration": [10 * (i + 1) for i in range(len(accuracies))], "test_accuracy": accuracies},
@@ -316,6 +391,44 @@ def test_comparison_targets_our_fixed_run_by_default():
     assert rows[0]["target_accuracy_percent"] == pytest.approx(60) and rows[0]["iterations_to_target"] == 20
     assert rows[1]["iterations_to_target"] == 10 and rows[1]["difference_points"] == pytest.approx(65 - 81.4)
     assert paper_comparison([_fake_record("exp", [0.5])])[0]["iterations_to_target"] is None
+
+
+def _with_profile(record: dict, **profile) -> dict:
+    return {**record, "profile": {**record["profile"], **profile}}
+
+
+def test_a_record_is_a_demonstration_unless_it_ran_the_papers_setting():
+    full = _with_profile(_fake_record("fixed", [0.8]), train_size=None, test_size=None, iteration_scale=1.0)
+    assert not is_demonstration(full) and not is_demonstration(_fake_record("fixed", [0.8]))  # name only: 'full'
+    assert is_demonstration(_with_profile(full, name="quick", train_size=2000, iteration_scale=0.04))
+    assert is_demonstration(_with_profile(full, iteration_scale=0.5))  # a shortened budget, whatever its name
+    assert is_demonstration(_fake_record("fixed", [0.8], profile="quick"))
+    assert is_demonstration({**full, "data": {"source": "stand-in", "synthetic": True}})
+    assert is_demonstration(_with_profile(full, demonstration=True))  # an explicit flag wins
+
+
+def test_demonstration_results_are_never_set_beside_the_papers_numbers():
+    quick = [_with_profile(_fake_record(name, [0.3, 0.4], profile="quick"), train_size=2000, iteration_scale=0.04)
+             for name in ("fixed", "triangular2")]
+    for record in quick:
+        record["iterations_per_epoch"] = 20
+    rows = paper_comparison(quick)
+    assert all(row["demonstration"] and row["paper_accuracy_percent"] is None and row["difference_points"] is None
+               for row in rows)
+    text = comparison_markdown(quick)
+    assert text.startswith("**Demonstration of the method** (profile 'quick'). " + DEMONSTRATION_NOTE)
+    assert "| policy (demonstration) | iterations | epochs | test accuracy % | iterations to target |" in text
+    assert "| triangular2 | 20 | 1 | 40.0 | 20 |" in text  # 20 iterations = 1 epoch; reaches fixed's 40 % at 20
+    assert "81.4" not in text and "paper accuracy" not in text
+
+
+def test_a_table_of_full_and_demonstration_runs_keeps_them_apart():
+    full = _fake_record("fixed", [0.7, 0.8])
+    quick = _with_profile(_fake_record("fixed", [0.3, 0.4], profile="quick"), train_size=2000, iteration_scale=0.04)
+    text = format_comparison(paper_comparison([full, quick]))
+    paper_table, demonstration_table = text.split("\n\n", 1)
+    assert "| fixed | 70,000 | 81.4 | 20 | 80.0 | -1.4 | 20 |" in paper_table
+    assert demonstration_table.startswith("**Demonstration of the method**") and "81.4" not in demonstration_table
 
 
 def test_load_results_orders_by_table_1_and_skips_foreign_json(tmp_path):

@@ -130,12 +130,12 @@ def test_auto_is_full_on_cuda_and_quick_elsewhere():
         resolve_tta_profile("huge", "cpu")
 
 
-def test_quick_profile_is_small_enough_for_a_cpu():
+def test_quick_profile_is_small_enough_for_a_cpu_and_a_demonstration():
     quick = PROFILES["quick"]
     assert quick.recipe.base_width <= 8 and quick.recipe.amp_dtype is None and quick.seeds == (0,)
     total = 5 * quick.budget(quick.train_size) + 3 * quick.budget(quick.train_size)
     assert total <= 800  # iterations of all six runs together
-    assert quick.target_accuracy < 0.9
+    assert quick.target_accuracy < 0.9 and quick.demonstration and quick.range_test is None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -168,6 +168,9 @@ def test_each_run_writes_one_results_file_with_provenance(smoke_records):
     assert {"device", "torch", "numpy", "python"} <= set(record["environment"])
     assert record["data"]["synthetic"] is True and "synthetic" in record["data"]["source"]
     assert record["model"]["widths"] == [4, 8, 16, 32]
+    assert record["lr_bounds"] == {"max_lr": SMOKE.recipe.max_lr, "base_lr": SMOKE.recipe.base_lr, "source": "recipe",
+                                   "range_test": None}
+    assert record["demonstration"] is True and record["epochs"] == record["iterations"] / record["iterations_per_epoch"]
     assert not list(out.glob("*.partial"))
 
 
@@ -207,7 +210,9 @@ def _fake(name: str, seed: int, final: float, seconds_to_half: float | None) -> 
         "schedule_name": name, "profile": {"name": "full"}, "iterations": 10, "target_accuracy": 0.5,
         "final_test_accuracy": final, "timing": {"train_seconds": 3.0}, "environment": {"device": "GPU"},
         "data": {"source": "x"}, "provenance": {"seed": seed},
-        "curves": {"test_accuracy": accuracies, "cumulative_train_seconds": [1.0, seconds_to_half or 2.0, 3.0]},
+        "curves": {"test_accuracy": accuracies, "cumulative_train_seconds": [1.0, seconds_to_half or 2.0, 3.0],
+                   "iteration": [1, 2, 3]},
+        "iterations_per_epoch": 4,
     }
 
 
@@ -220,8 +225,12 @@ def test_summary_gives_mean_and_spread_over_seeds_and_counts_runs_that_reached_t
     assert one_cycle["std_accuracy"] == pytest.approx(math.sqrt(2) * 0.02)
     assert one_cycle["reached"] == 2 and one_cycle["mean_seconds_to_target"] == pytest.approx(2.25)
     assert fixed["std_accuracy"] is None and fixed["reached"] == 0 and fixed["mean_seconds_to_target"] is None
+    assert one_cycle["mean_iterations_to_target"] == 2 and one_cycle["mean_epochs_to_target"] == pytest.approx(0.5)
     table = tta_report.format_summary(rows)
-    assert "| one-cycle | 10 | 2 | 62.00 ± 2.83 |" in table and "0/1" in table
+    assert "| one-cycle | 10 | 2.5 | 2 | 62.00 ± 2.83 | 60.0-64.0 | 50 | 2/2 | 2 | 0.50 |" in table and "0/1" in table
+    assert "train s" not in table and "Demonstration" not in table  # seconds only when asked; a 'full' profile
+    timed = tta_report.format_summary(rows, seconds=True)
+    assert "train s to target (mean; GPU)" in timed and "| 2.25 | 3.00 |" in timed
 
 
 def test_load_results_reads_this_experiments_files_only(smoke_records, tmp_path):

@@ -2,10 +2,15 @@
 the run profiles.
 
 Each policy is a schedule factory of one argument, ``iteration_scale``: 1 gives the paper's numbers;
-a smaller scale (the quick profile uses 1/500) shrinks every iteration count (budget, step sizes,
-milestones, stage boundaries) by that factor, rounded to whole iterations, and raises each
-per-iteration decay factor ``gamma`` to the power ``1 / iteration_scale`` so that the LR falls by the
-same overall amount over the shortened run. The LR values themselves never change.
+a smaller scale shrinks every iteration count (budget, step sizes, milestones, stage boundaries) by
+that factor, rounded to whole iterations, and raises each per-iteration decay factor ``gamma`` to the
+power ``1 / iteration_scale`` so that the LR falls by the same overall amount over the shortened run.
+The LR values themselves never change.
+
+The quick profile shrinks the *data*, not the schedule: it trains on ``N`` of the 50,000 images with
+``iteration_scale = N / 50,000`` (:func:`epoch_preserving_scale`), so that an epoch is ``N / 100``
+iterations and every count keeps its length **in epochs**: step size 4 epochs, triangular2's cycles
+8, 4 and 2 epochs, budgets of 140 (fixed, exp), 50 (triangular2, decay) and 84 (exp_range) epochs.
 
 Paper settings (Caffe ``cifar10_full`` net, batch 100, SGD momentum 0.9, weight decay 0.004):
 
@@ -35,13 +40,17 @@ from ..common import choose_profile
 
 __all__ = [
     "DECAY_NOTE",
+    "DEMONSTRATION_NOTE",
     "PAPER_CITATION",
     "PAPER_TABLE_1",
+    "PAPER_TRAIN_IMAGES",
     "POLICIES",
     "PROFILES",
+    "QUICK_TRAIN_IMAGES",
     "SOLVER",
     "Policy",
     "Profile",
+    "epoch_preserving_scale",
     "get_policy",
     "resolve_profile",
     "scaled_iterations",
@@ -74,6 +83,33 @@ DECAY_NOTE = (
 
 GAMMA = 0.99994
 """The paper's per-iteration decay factor for ``exp`` and ``exp_range`` on CIFAR-10."""
+
+
+PAPER_TRAIN_IMAGES = 50_000
+"""CIFAR-10's training images. At the paper's batch of 100 an epoch is 500 iterations, so its step size of
+2,000 iterations is 4 epochs and its budgets are 140 (70,000 it), 84 (42,000 it) and 50 (25,000 it) epochs."""
+
+
+def epoch_preserving_scale(train_images: int, batch_size: int = 100) -> float:
+    """The ``iteration_scale`` that keeps every Table 1 count at the same number of epochs on ``train_images``.
+
+    An epoch of ``train_images`` images at the paper's batch is ``train_images / batch_size`` iterations
+    against the paper's 500, so the scale is ``train_images / 50,000``:
+
+    >>> epoch_preserving_scale(2000)
+    0.04
+
+    Raises:
+        ValueError: ``train_images`` not a whole multiple of ``batch_size`` in ``[batch_size, 50,000]``
+            (the scaled counts would not be whole epochs), or ``batch_size`` not the paper's 100.
+    """
+    if batch_size != SOLVER["batch_size"]:
+        raise ValueError(f"batch_size must be the paper's {SOLVER['batch_size']}, got {batch_size!r}")
+    if (isinstance(train_images, bool) or not isinstance(train_images, int)
+            or not batch_size <= train_images <= PAPER_TRAIN_IMAGES or train_images % batch_size):
+        raise ValueError(f"train_images must be a whole multiple of {batch_size} from {batch_size} to "
+                         f"{PAPER_TRAIN_IMAGES:,}, got {train_images!r}")
+    return train_images / PAPER_TRAIN_IMAGES
 
 
 def scaled_iterations(iterations: float, iteration_scale: float) -> int:
@@ -166,6 +202,14 @@ def get_policy(name: str) -> Policy:
     return POLICIES[name]
 
 
+DEMONSTRATION_NOTE = (
+    "A demonstration of the method, not a replication: fewer training and test images than the paper's "
+    "50,000 / 10,000 (or shortened budgets), so these accuracies are not comparable with the paper "
+    "(Smith 2017, Table 1)."
+)
+"""The label every result of a profile other than the paper's setting carries (tables, figures, notes)."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """A run size.
@@ -177,6 +221,9 @@ class Profile:
         iteration_scale: factor on every iteration count of a policy (1 = the paper's).
         eval_every: iterations between test evaluations.
         batch_size: images per iteration (the paper's 100 in every profile).
+
+    Derived (properties, so that a checkpoint's ``dataclasses.asdict(profile)`` keeps its keys):
+    :attr:`demonstration`, :attr:`iterations_per_epoch`, :meth:`epochs`.
     """
 
     name: str
@@ -186,23 +233,56 @@ class Profile:
     eval_every: int
     batch_size: int = 100
 
+    @property
+    def demonstration(self) -> bool:
+        """True unless this is the paper's setting (all 50,000 / 10,000 images at the paper's budgets).
+
+        A demonstration's results show the method at work; they are never set beside the paper's numbers
+        (see :data:`DEMONSTRATION_NOTE`).
+        """
+        return not (self.train_size is None and self.test_size is None and self.iteration_scale == 1)
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        """``train_size // batch_size`` (``drop_last``), 500 for all 50,000 images."""
+        return (self.train_size or PAPER_TRAIN_IMAGES) // self.batch_size
+
+    def epochs(self, iterations: float) -> float:
+        """``iterations`` as epochs of this profile's training images."""
+        return iterations / self.iterations_per_epoch
+
+
+QUICK_TRAIN_IMAGES = 2000
+"""Training images of the quick profile (200 per class): 20 iterations per epoch at batch 100."""
 
 PROFILES: dict[str, Profile] = {
     "full": Profile("full", None, None, 1.0, 1000),
-    "quick": Profile("quick", 5000, 500, 0.002, 10),
+    "quick": Profile("quick", QUICK_TRAIN_IMAGES, 1000, epoch_preserving_scale(QUICK_TRAIN_IMAGES),
+                     QUICK_TRAIN_IMAGES // 100),
     "smoke": Profile("smoke", 500, 200, 0.001, 10),
 }
 """How much data and how many iterations a Table 1 replication uses.
 
 * ``full``: the paper's setting: all 50,000 training and 10,000 test images, the paper's iteration
-  budgets, a test evaluation every 1,000 iterations.
-* ``quick``: the same code path at 1/500 scale for a CPU (CI, the chapter's live run): a class-balanced
-  subset of 5,000 training and 500 test images, every iteration count (budgets, step sizes, milestones,
-  stage boundaries) divided by 500 (500 divides all of them, so each schedule is exactly the full-scale
-  one sampled every 500 iterations) and each per-iteration ``gamma`` raised to the power 500, a test
-  evaluation every 10 iterations. The five budgets become 140 + 50 + 50 + 140 + 84 = 464 iterations.
-  It shows that every policy runs its whole schedule; it cannot reproduce Table 1 or rank the policies.
-* ``smoke``: 1/1000 scale on 500 / 200 images, for the test suite only; the numbers mean nothing.
+  budgets, a test evaluation every 1,000 iterations (2 epochs).
+* ``quick``: the live CPU run of the chapter, a **demonstration of the method** (not comparable with the
+  paper). It shrinks the data, not the schedule: a class-balanced subset of 2,000 training and 1,000
+  test images and ``iteration_scale = 2,000 / 50,000 = 1/25`` (:func:`epoch_preserving_scale`), so one
+  epoch is 20 iterations and every count keeps its length in epochs. What it keeps:
+
+  - every cycle lasts at least two epochs: triangular2's stages have cycles of 8, 4 and 2 epochs
+    (step sizes 80, 40 and 20 iterations), exp_range's 8 epochs, decay falls over 4 epochs;
+  - the budgets in epochs: 140 (fixed, exp), 50 (triangular2, decay) and 84 (exp_range), i.e.
+    2,800, 1,000, 1,000, 2,800 and 1,680 iterations (9,280 for all five);
+  - equal iterations between fixed and triangular2 at the comparison point: triangular2's budget
+    (1,000 iterations = 50 epochs) is a point on fixed's curve too, as 25,000 is in the paper's Figure 1;
+  - each schedule is exactly the full-scale one sampled every 25 iterations (25 divides every count).
+
+  A test evaluation every epoch (20 iterations), so a triangular2 cycle of 8 epochs has 8 points and
+  the dip while the LR rises and the climb while it falls show. 2,000 images cannot reach the paper's
+  accuracies; the profile shows the method, it does not replicate Table 1 or rank the policies.
+* ``smoke``: 1/1000 scale on 500 / 200 images, for the test suite only; the numbers mean nothing (its
+  cycles are shorter than an epoch).
 
 ``auto`` picks ``full`` on a CUDA device and ``quick`` otherwise. Run times: ``benchmarks/README.md``.
 """

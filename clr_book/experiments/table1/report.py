@@ -7,7 +7,9 @@
   (the analogue of Smith's Figure 1), for any set of records (:func:`~clr_book.experiments.table1.run.run_policy`
   or :func:`load_results`).
 * :func:`comparison_markdown`: the paper's Table 1 beside ours, with the caveat lines that say which
-  data, profile and device produced it.
+  data, profile and device produced it. Results of a profile other than the paper's setting
+  (:func:`is_demonstration`: the quick and smoke profiles) are a **demonstration of the method**: they get
+  a table of their own, labelled so, with no paper column and no difference from the paper.
 
 matplotlib's object-oriented API only, imported inside the functions. Every figure labels its axes with
 units (iterations are mini-batch updates), carries a title and a legend.
@@ -25,7 +27,7 @@ import numpy as np
 from clr_lib.plotting import RunCurves, color_for, new_axes, plot_runs_with_lr
 
 from ..records import first_reaching, read_records
-from .config import PAPER_TABLE_1, POLICIES, get_policy
+from .config import DEMONSTRATION_NOTE, PAPER_TABLE_1, POLICIES, get_policy
 from .run import RESULT_SCHEMA
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "comparison_markdown",
     "format_comparison",
+    "format_demonstration",
+    "is_demonstration",
     "iterations_to_reach",
     "load_results",
     "paper_comparison",
@@ -59,6 +63,25 @@ def load_results(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (order.get(r["policy"], len(order)), r["profile"]["name"], r["provenance"]["seed"]))
 
 
+def is_demonstration(record: dict[str, Any]) -> bool:
+    """Whether a record is a demonstration of the method rather than a run at the paper's setting.
+
+    The record's ``profile["demonstration"]`` when it has one; otherwise (files written before that key)
+    True unless its profile trained on all images (``train_size`` and ``test_size`` None) at
+    ``iteration_scale`` 1, or, when the record names only its profile, unless that profile is ``full``.
+    Runs on the synthetic stand-in are always demonstrations.
+    """
+    profile = record.get("profile", {})
+    if record.get("data", {}).get("synthetic"):
+        return True
+    if "demonstration" in profile:
+        return bool(profile["demonstration"])
+    if "iteration_scale" in profile or "train_size" in profile:
+        return not (profile.get("train_size") is None and profile.get("test_size") is None
+                    and profile.get("iteration_scale", 1) == 1)
+    return profile.get("name") != "full"
+
+
 def iterations_to_reach(record: dict[str, Any], target_accuracy: float) -> int | None:
     """The first evaluated iteration whose test accuracy is >= ``target_accuracy`` (a fraction), or None.
 
@@ -79,23 +102,30 @@ def paper_comparison(records: list[dict[str, Any]], target_accuracy: float | Non
             match the fixed-LR baseline?), or None when there is none.
 
     Returns:
-        Rows with keys ``policy``, ``profile``, ``paper_iterations``, ``paper_accuracy_percent``,
-        ``iterations``, ``accuracy_percent``, ``difference_points``, ``target_accuracy_percent``,
-        ``iterations_to_target``, ``train_seconds``, ``device``, ``data_source``.
+        Rows with keys ``policy``, ``profile``, ``demonstration`` (:func:`is_demonstration`),
+        ``paper_iterations``, ``paper_accuracy_percent``, ``iterations``, ``epochs`` (None when the record
+        does not say its iterations per epoch), ``accuracy_percent``, ``difference_points``,
+        ``target_accuracy_percent``, ``iterations_to_target``, ``train_seconds``, ``device``,
+        ``data_source``. A demonstration's row carries no paper numbers and no difference (all None):
+        its accuracies are not comparable with the paper's.
     """
     fixed = {r["profile"]["name"]: r["final_test_accuracy"] for r in records if r["policy"] == "fixed"}
     rows = []
     for record in records:
-        paper = PAPER_TABLE_1.get(record["policy"], {})
+        demonstration = is_demonstration(record)
+        paper = {} if demonstration else PAPER_TABLE_1.get(record["policy"], {})
         target = target_accuracy if target_accuracy is not None else fixed.get(record["profile"]["name"])
         accuracy = 100 * record["final_test_accuracy"]
         paper_accuracy = paper.get("accuracy_percent")
+        per_epoch = record.get("iterations_per_epoch")
         rows.append({
             "policy": record["policy"],
             "profile": record["profile"]["name"],
+            "demonstration": demonstration,
             "paper_iterations": paper.get("iterations"),
             "paper_accuracy_percent": paper_accuracy,
             "iterations": record["iterations"],
+            "epochs": record["iterations"] / per_epoch if per_epoch else None,
             "accuracy_percent": accuracy,
             "difference_points": None if paper_accuracy is None else accuracy - paper_accuracy,
             "target_accuracy_percent": None if target is None else 100 * target,
@@ -107,14 +137,48 @@ def paper_comparison(records: list[dict[str, Any]], target_accuracy: float | Non
     return rows
 
 
+def _cell(value: Any, spec: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
 def format_comparison(rows: list[dict[str, Any]]) -> str:
-    """The rows of :func:`paper_comparison` as a Markdown table (accuracies in percent)."""
+    """The rows of :func:`paper_comparison` as Markdown tables (accuracies in percent).
 
-    def cell(value: Any, spec: str = "") -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        return format(value, spec)
+    Rows at the paper's setting form the paper-vs-ours table; demonstration rows (``row["demonstration"]``)
+    form a second table headed as a demonstration of the method, with iterations and epochs but no paper
+    column, so that a demonstration is never read against the paper's numbers.
+    """
+    paper_rows = [row for row in rows if not row.get("demonstration")]
+    demonstration_rows = [row for row in rows if row.get("demonstration")]
+    tables = []
+    if paper_rows:
+        tables.append(_format_paper_table(paper_rows))
+    if demonstration_rows:
+        tables.append(format_demonstration(demonstration_rows))
+    return "\n\n".join(tables)
 
+
+def format_demonstration(rows: list[dict[str, Any]]) -> str:
+    """Demonstration rows as a Markdown table headed by :data:`~.config.DEMONSTRATION_NOTE`; no paper numbers."""
+    lines = [
+        f"**Demonstration of the method** (profile {', '.join(sorted({repr(row['profile']) for row in rows}))}). "
+        + DEMONSTRATION_NOTE,
+        "",
+        "| policy (demonstration) | iterations | epochs | test accuracy % | iterations to target |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['policy']} | {_cell(row['iterations'], ',')} | {_cell(row.get('epochs'), 'g')} | "
+            f"{_cell(row['accuracy_percent'], '.1f')} | {_cell(row['iterations_to_target'], ',')} |"
+        )
+    return "\n".join(lines)
+
+
+def _format_paper_table(rows: list[dict[str, Any]]) -> str:
+    cell = _cell
     lines = [
         "| policy | paper iterations | paper accuracy % | our iterations | our accuracy % | difference (points) | iterations to target |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -182,7 +246,8 @@ def plot_accuracy_and_lr(records: Sequence[dict[str, Any]], *, title: str | None
 
     Args:
         records: results records (each needs ``policy``, ``iterations``, ``profile`` and ``curves``).
-        title: the figure's title (default: says the profile of the first record).
+        title: the figure's title (default: says the profile of the first record, and that the runs are a
+            demonstration when any is: :func:`is_demonstration`).
 
     Returns:
         The Figure; its two Axes are ``fig.axes[0]`` (accuracy, percent) and ``fig.axes[1]`` (LR, log scale).
@@ -204,7 +269,10 @@ def plot_accuracy_and_lr(records: Sequence[dict[str, Any]], *, title: str | None
     first = records[0]
     eval_every = int(first.get("eval_every", first["profile"].get("eval_every", 0)))
     return plot_runs_with_lr(
-        runs, title=title or f"Profile {first['profile']['name']!r}: accuracy and LR against iterations",
+        runs, title=title or (f"Profile {first['profile']['name']!r}"
+                              + (" (a demonstration, not comparable with the paper)"
+                                 if any(is_demonstration(record) for record in records) else "")
+                              + ": accuracy and LR against iterations"),
         accuracy_title=f"Test accuracy (evaluated every {eval_every:,} iterations)", log_lr=True, markers=True,
         figsize=figsize,
     )
@@ -213,8 +281,10 @@ def plot_accuracy_and_lr(records: Sequence[dict[str, Any]], *, title: str | None
 def comparison_markdown(records: Sequence[dict[str, Any]], target_accuracy: float | None = None) -> str:
     """The paper-vs-ours Markdown table of ``records`` followed by the caveats that qualify it.
 
-    The caveats name the profile(s), the data source(s), the device(s) and whether any run was synthetic,
-    so a table can never be read without knowing which data produced it. ``iterations to target`` is the
+    Records of a demonstration profile (:func:`is_demonstration`) are not set beside the paper: they form
+    a table of their own, headed as a demonstration of the method (:func:`format_comparison`). The caveats
+    name the profile(s), the data source(s), the device(s) and whether any run was synthetic, so a table can
+    never be read without knowing which data produced it. ``iterations to target`` is the
     first evaluated iteration at which a run reached ``target_accuracy`` (default: our fixed run's final
     accuracy in the same profile; see :func:`paper_comparison`).
 
@@ -237,6 +307,4 @@ def comparison_markdown(records: Sequence[dict[str, Any]], target_accuracy: floa
         lines.append("No fixed run among these records, so no target accuracy.")
     if any(record.get("data", {}).get("synthetic") for record in records):
         lines.append("SYNTHETIC stand-in data: these accuracies say nothing about CIFAR-10.")
-    if any(record.get("profile", {}).get("iteration_scale", 1) != 1 for record in records):
-        lines.append("Scaled-down profile (fewer iterations, a subset of the images): not comparable with the paper.")
     return "\n".join(lines)

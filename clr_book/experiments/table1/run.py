@@ -22,7 +22,7 @@ from ...cifar.train import STEPS, TrainResult, train
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings, subset_for
 from ..records import first_reaching, write_record
-from .config import PAPER_CITATION, PAPER_TABLE_1, SOLVER, Policy, Profile
+from .config import DEMONSTRATION_NOTE, PAPER_CITATION, PAPER_TABLE_1, SOLVER, Policy, Profile
 
 __all__ = ["RESULT_SCHEMA", "default_eval_batch_size", "result_filename", "run_name", "run_policy"]
 
@@ -58,6 +58,8 @@ def _record(
             f"Profile {profile.name!r}: iteration counts scaled by {profile.iteration_scale} and gamma raised to "
             f"1/{profile.iteration_scale}; not comparable with the paper's numbers."
         )
+    if profile.demonstration:
+        notes.append(DEMONSTRATION_NOTE)
     return {
         "schema": RESULT_SCHEMA,
         "experiment": "smith2017-table1",
@@ -65,7 +67,7 @@ def _record(
         "policy_description": policy.description,
         "profile": {"name": profile.name, "train_size": profile.train_size, "test_size": profile.test_size,
                     "iteration_scale": profile.iteration_scale, "eval_every": profile.eval_every,
-                    "batch_size": profile.batch_size},
+                    "batch_size": profile.batch_size, "demonstration": profile.demonstration},
         "schedule": result.schedule,
         "model": {"name": type(model).__name__, "parameters": count_parameters(model)},
         "optimizer": {

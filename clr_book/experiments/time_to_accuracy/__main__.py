@@ -1,4 +1,9 @@
-"""``python -m clr_book.experiments.time_to_accuracy``: six schedules on ResNet-9, one results file per run."""
+"""``python -m clr_book.experiments.time_to_accuracy``: six schedules on ResNet-9, one results file per run.
+
+A profile whose LRs come from a range test (``cpu``) runs that test first, once, and writes its results
+file beside the runs' (``tta-range-test-<profile>-seed<seed>.json``); a later command with the same
+settings reads it back. ``--range-test-only`` runs (or reads) the range test, prints the LRs and stops.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ from ..common import (experiment_parser, load_data, names_option, resolve_device
                       seeds_option)
 from ..provenance import describe_device
 from .config import PROFILES, SCHEDULE_NAMES, resolve_tta_profile
+from .range_test import lr_bounds_for
 from .report import format_summary, summarize
-from .run import run_comparison
+from .run import profile_data, run_comparison
 
 PROG = "python -m clr_book.experiments.time_to_accuracy"
 
@@ -30,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"'all' or a comma-separated list of: {', '.join(SCHEDULE_NAMES)}")
     parser.add_argument("--compile", default="none",
                         help="torch.compile mode: none (default), default, max-autotune-no-cudagraphs, ...")
+    parser.add_argument("--range-test-only", action="store_true",
+                        help="run (or read back) the profile's LR range test, print the LRs it sets, and stop "
+                             "(profiles with a range test only: cpu)")
+    parser.add_argument("--seconds", action="store_true",
+                        help="add training seconds to the summary table (meaningful on a dedicated, idle machine only)")
     return parser
 
 
@@ -48,14 +59,22 @@ def main(argv: Sequence[str]) -> list[dict[str, Any]]:
         compile_mode = resolve_compile(args.compile)
     except ValueError as error:
         raise ValueError(f"--compile: {error}") from error
+    if args.range_test_only and profile.range_test is None:
+        raise ValueError(f"--range-test-only: profile {profile.name!r} takes its LRs from the recipe, it has no range "
+                         f"test (profiles with one: {', '.join(n for n, p in PROFILES.items() if p.range_test)})")
     options = resolve_run_options(args, PROG, argv)
     data = load_data(args.data, download=not args.no_download)
     print(f"profile {profile.name!r} on {device} ({describe_device(device)}); data: {data.source}", flush=True)
+    if args.range_test_only:
+        started = time.perf_counter()
+        bounds = lr_bounds_for(profile, profile_data(data, profile), device, options=options, verbose=True)
+        print(f"range test: {time.perf_counter() - started:.1f} s wall (data loading excluded)")
+        return [bounds.to_dict()]
     started = time.perf_counter()
     records = run_comparison(profile, data, device, seeds=seeds, schedules=names, options=options,
                              compile=compile_mode)
     print(f"\nwhole comparison: {time.perf_counter() - started:.1f} s wall (data loading excluded)\n")
-    print(format_summary(summarize(records)))
+    print(format_summary(summarize(records), seconds=args.seconds))
     return records
 
 

@@ -1,9 +1,11 @@
 """Read time-to-accuracy results back, summarise them over seeds, and draw the curves.
 
 :func:`load_results` reads a folder of results files; :func:`summarize` gives one row per schedule
-(mean and spread of the final test accuracy over seeds, time to the target); :func:`format_summary`
-prints the rows as a Markdown table; :func:`plot_curves` draws test accuracy against iteration with the
-LR under it. matplotlib is imported inside the plotting function.
+(mean and spread of the final test accuracy over seeds, iterations and epochs to the target, training
+seconds to it); :func:`format_summary` prints the rows as a Markdown table, in iterations and epochs,
+with the seconds only when asked (they mean something only for runs on a dedicated, idle machine); a
+demonstration profile's table is headed as such. :func:`plot_curves` draws test accuracy against
+iteration with the LR under it. matplotlib is imported inside the plotting function.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import numpy as np
 from clr_lib.plotting import SCHEDULE_COLORS, RunCurves, plot_runs_with_lr
 
 from ..records import first_reaching, read_records
-from .config import SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
+from .config import DEMONSTRATION_NOTE, SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
 from .run import SCHEMA
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = [
-    "SCHEDULE_STYLES", "format_summary", "load_results", "plot_curves", "schedule_of", "seconds_to_reach", "summarize",
+    "SCHEDULE_STYLES", "format_summary", "iterations_to_reach", "load_results", "plot_curves", "schedule_of",
+    "seconds_to_reach", "summarize",
 ]
 
 _REQUIRED = ("schedule_name", "profile", "curves", "final_test_accuracy", "timing", "environment", "provenance", "data")
@@ -64,10 +67,37 @@ def seconds_to_reach(record: dict[str, Any], target_accuracy: float) -> float | 
 
 
 def schedule_of(record: dict[str, Any]) -> ScheduleRun:
-    """The run's schedule, rebuilt from its budget and recipe (one formula, one place: clr_lib.schedules)."""
+    """The run's schedule, rebuilt from its budget and LRs (one formula, one place: clr_lib.schedules).
+
+    The LRs are the record's ``lr_bounds`` (the range test's or the recipe's); files written before that
+    key take the recipe's.
+    """
     recipe = record["profile"]["recipe"]
-    return equal_budget_schedules(record["budget"], recipe["max_lr"], recipe["base_lr"], cycles=recipe["cycles"],
+    bounds = record.get("lr_bounds") or recipe
+    return equal_budget_schedules(record["budget"], bounds["max_lr"], bounds["base_lr"], cycles=recipe["cycles"],
                                   pct_start=recipe["pct_start"], names=[record["schedule_name"]])[record["schedule_name"]]
+
+
+def iterations_to_reach(record: dict[str, Any], target_accuracy: float) -> int | None:
+    """The first evaluated iteration with test accuracy >= ``target_accuracy``, or None.
+
+    The resolution is the run's evaluation interval.
+
+    Raises:
+        ValueError: ``target_accuracy`` outside [0, 1].
+    """
+    curves = record["curves"]
+    reached = first_reaching(curves["iteration"], curves["test_accuracy"], target_accuracy)
+    return None if reached is None else int(reached)
+
+
+def _is_demonstration(record: dict[str, Any]) -> bool:
+    """The record's ``demonstration`` flag; files written before it: the quick and smoke profiles, and the stand-in."""
+    if record.get("data", {}).get("synthetic"):
+        return True
+    if "demonstration" in record:
+        return bool(record["demonstration"])
+    return record["profile"].get("demonstration", record["profile"]["name"] in ("quick", "smoke"))
 
 
 def _spread(values: list[float]) -> float | None:
@@ -82,11 +112,13 @@ def summarize(records: Sequence[dict[str, Any]], target_accuracy: float | None =
         target_accuracy: fraction; default each record's own ``target_accuracy`` (the profile's).
 
     Returns:
-        Rows with keys ``profile``, ``schedule``, ``label``, ``runs``, ``iterations``,
-        ``mean_accuracy``, ``std_accuracy`` (sample standard deviation, None for one run),
-        ``min_accuracy``, ``max_accuracy``, ``target_accuracy``, ``reached`` (runs that reached the
-        target), ``mean_seconds_to_target`` and ``median_seconds_to_target`` (over the runs that reached
-        it, None if none did), ``mean_train_seconds``, ``device``, ``data_source``.
+        Rows with keys ``profile``, ``demonstration``, ``schedule``, ``label``, ``runs``, ``iterations``,
+        ``epochs`` (None for files that lack ``iterations_per_epoch``), ``mean_accuracy``,
+        ``std_accuracy`` (sample standard deviation, None for one run), ``min_accuracy``,
+        ``max_accuracy``, ``target_accuracy``, ``reached`` (runs that reached the target),
+        ``mean_iterations_to_target``, ``mean_epochs_to_target``, ``mean_seconds_to_target`` and
+        ``median_seconds_to_target`` (over the runs that reached it, None if none did),
+        ``mean_train_seconds``, ``device``, ``data_source``.
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
@@ -97,18 +129,27 @@ def summarize(records: Sequence[dict[str, Any]], target_accuracy: float | None =
         target = target_accuracy if target_accuracy is not None else runs[0]["target_accuracy"]
         accuracies = [r["final_test_accuracy"] for r in runs]
         times = [t for t in (seconds_to_reach(r, target) for r in runs) if t is not None]
+        reached_at = [(it, r.get("iterations_per_epoch")) for r in runs
+                      if (it := iterations_to_reach(r, target)) is not None]
+        epochs_at = [it / per_epoch for it, per_epoch in reached_at if per_epoch]
+        per_epoch = runs[0].get("iterations_per_epoch")
         rows.append({
             "profile": profile,
+            "demonstration": any(_is_demonstration(r) for r in runs),
             "schedule": schedule,
             "label": SCHEDULE_LABELS.get(schedule, schedule),
             "runs": len(runs),
             "iterations": runs[0]["iterations"],
+            "epochs": runs[0]["iterations"] / per_epoch if per_epoch else None,
             "mean_accuracy": statistics.fmean(accuracies),
             "std_accuracy": _spread(accuracies),
             "min_accuracy": min(accuracies),
             "max_accuracy": max(accuracies),
             "target_accuracy": target,
-            "reached": len(times),
+            "reached": len(reached_at),
+            "mean_iterations_to_target": statistics.fmean(it for it, _ in reached_at) if reached_at else None,
+            "mean_epochs_to_target": (statistics.fmean(epochs_at) if epochs_at and len(epochs_at) == len(reached_at)
+                                      else None),
             "mean_seconds_to_target": statistics.fmean(times) if times else None,
             "median_seconds_to_target": statistics.median(times) if times else None,
             "mean_train_seconds": statistics.fmean(r["timing"]["train_seconds"] for r in runs),
@@ -118,27 +159,45 @@ def summarize(records: Sequence[dict[str, Any]], target_accuracy: float | None =
     return rows
 
 
-def format_summary(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows of :func:`summarize` as a Markdown table (accuracies in percent, times in seconds)."""
+def format_summary(rows: Sequence[dict[str, Any]], *, seconds: bool = False) -> str:
+    """The rows of :func:`summarize` as a Markdown table (accuracies in percent).
+
+    The time to the target is given in iterations and epochs (mean over the runs that reached it).
+    Training seconds vary with the machine and whatever else runs on it, so they are columns only with
+    ``seconds=True``, labelled with the device, for runs made on a dedicated, idle machine. When any row
+    is a demonstration (the quick and smoke profiles), the table is headed by :data:`~.config.DEMONSTRATION_NOTE`.
+    """
 
     def pct(value: float | None, spec: str = ".1f") -> str:
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(100 * value, spec)
 
-    def sec(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
+    def num(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
 
-    lines = [
-        "| schedule | iterations | runs | final test accuracy % (mean ± sd) | min-max % | target % | reached | "
-        "train s to target (mean) | train s (whole run) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    lines = []
+    if any(row.get("demonstration") for row in rows):
+        profiles = ", ".join(sorted({repr(row["profile"]) for row in rows if row.get("demonstration")}))
+        lines += [f"**Demonstration of the method** (profile {profiles}). {DEMONSTRATION_NOTE}", ""]
+    header = ("| schedule | iterations | epochs | runs | final test accuracy % (mean ± sd) | min-max % | target % | "
+              "reached | iterations to target (mean) | epochs to target (mean) |")
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if seconds:
+        devices = "; ".join(sorted({row["device"] for row in rows}))
+        header += f" train s to target (mean; {devices}) | train s (whole run) |"
+        rule += "---:|---:|"
+    lines += [header, rule]
     for row in rows:
         spread = "" if row["std_accuracy"] is None else f" ± {pct(row['std_accuracy'], '.2f')}"
-        lines.append(
-            f"| {row['label']} | {row['iterations']:,} | {row['runs']} | {pct(row['mean_accuracy'], '.2f')}{spread} | "
+        line = (
+            f"| {row['label']} | {row['iterations']:,} | {num(row.get('epochs'), '.3g')} | {row['runs']} | "
+            f"{pct(row['mean_accuracy'], '.2f')}{spread} | "
             f"{pct(row['min_accuracy'])}-{pct(row['max_accuracy'])} | {pct(row['target_accuracy'], '.0f')} | "
-            f"{row['reached']}/{row['runs']} | {sec(row['mean_seconds_to_target'])} | {sec(row['mean_train_seconds'])} |"
+            f"{row['reached']}/{row['runs']} | {num(row.get('mean_iterations_to_target'), ',.0f')} | "
+            f"{num(row.get('mean_epochs_to_target'), '.2f')} |"
         )
+        if seconds:
+            line += f" {num(row['mean_seconds_to_target'], '.2f')} | {num(row['mean_train_seconds'], '.2f')} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -146,7 +205,7 @@ def plot_curves(
     records: Sequence[dict[str, Any]],
     *,
     target_accuracy: float | None = None,
-    title: str = "Test accuracy and learning rate at an equal budget",
+    title: str | None = None,
     x: str = "iteration",
     figsize: tuple[float, float] = (8.0, 6.0),
 ) -> Figure:
@@ -162,6 +221,8 @@ def plot_curves(
     the records' target).
 
     Args:
+        title: the figure's title; default "Test accuracy and learning rate at an equal budget", followed by
+            "(a demonstration of the method)" when any record is one.
         x: ``"iteration"`` (mini-batch updates) or ``"seconds"`` (cumulative training seconds).
 
     Raises:
@@ -188,5 +249,8 @@ def plot_curves(
                               style=SCHEDULE_STYLES.get(name, {})))
         seen.add(name)
     target = target_accuracy if target_accuracy is not None else records[0].get("target_accuracy")
+    if title is None:
+        title = "Test accuracy and learning rate at an equal budget" + (
+            " (a demonstration of the method)" if any(_is_demonstration(r) for r in records) else "")
     x_label = "iteration (mini-batch updates)" if x == "iteration" else "training time (seconds, evaluation excluded)"
     return plot_runs_with_lr(runs, title=title, x_label=x_label, target_accuracy=target, figsize=figsize)

@@ -9,17 +9,23 @@ Run from the shell::
 
     python -m clr_book.experiments.time_to_accuracy --profile full --out clr_book/results/time_to_accuracy
 
-Profiles (``auto`` = ``full`` on CUDA, ``quick`` elsewhere):
+Profiles (``auto`` = ``full`` on CUDA, ``quick`` elsewhere; details in :data:`.config.PROFILES`):
 
 * ``full``: Page's ResNet-9 (base width 64) on all 50,000 / 10,000 images, batch 512, a budget of
   10 epochs (970 iterations), bf16 autocast (fp16 on GPUs older than Ampere), channels_last, three
   seeds, target 90 % test accuracy.
   Design target on an H100 (not yet measured): the best schedule at 90 % in under 10 s of training,
   all 18 runs in under 10 minutes.
-* ``quick``: the same code on a CPU: a ResNet-9 of base width 8 (64 times less compute per image) on a
-  class-balanced 2,560 / 500 subset, batch 64, float32, one seed; a lower target (see
-  :data:`PROFILES`), as 90 % is out of reach for a tiny net on a small subset in a minute.
+* ``cpu``: the real comparison sized for a 2-core CPU: all 50,000 / 10,000 images, a narrowed ResNet-9,
+  LRs from a range test of that network (:mod:`.range_test`), two seeds, a target fixed in advance
+  (:data:`.config.CPU_TARGET_ACCURACY`), read in iterations and epochs.
+* ``quick``: a demonstration of the method for the chapter's live run: a ResNet-9 of base width 8 on a
+  class-balanced 2,560 / 500 subset, batch 64, float32, one seed, a low target.
 * ``smoke``: a few iterations of a width-4 net on a few hundred images, for the test suite.
+
+Every run records the LRs it was built from (``"lr_bounds"``: the recipe's or the range test's, with
+the results file of the range test), its budget in iterations and epochs, and the iterations and epochs
+at which it first reached the target.
 
 On CUDA the first run of a comparison is preceded by an untimed warm-up run (cuDNN's autotuner and, with
 ``--compile``, torch.compile's compilation), so that every timed run sees a warm device.
@@ -43,7 +49,8 @@ from ...cifar.train import TrainResult, train
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings, subset_for
 from ..records import first_reaching, write_record
-from .config import SCHEDULE_NAMES, ScheduleRun, TTAProfile, equal_budget_schedules
+from .config import SCHEDULE_NAMES, LRBounds, ScheduleRun, TTAProfile, equal_budget_schedules
+from .range_test import lr_bounds_for
 
 __all__ = ["SCHEMA", "profile_data", "result_filename", "run_comparison", "run_schedule", "warm_up"]
 
@@ -86,14 +93,20 @@ def _train_once(
 
 
 def _record(
-    run: ScheduleRun, profile: TTAProfile, budget: int, result: TrainResult, model: torch.nn.Module, data: CIFAR10,
-    device: torch.device, seed: int, command: str | None, wall_seconds: float, warmup_seconds: float | None,
+    run: ScheduleRun, profile: TTAProfile, budget: int, bounds: LRBounds, result: TrainResult, model: torch.nn.Module,
+    data: CIFAR10, device: torch.device, seed: int, command: str | None, wall_seconds: float,
+    warmup_seconds: float | None,
 ) -> dict[str, Any]:
     target = profile.target_accuracy
     notes = [*run.notes, *provenance.data_notes(data)]
     if device.type != "cuda":
-        notes.append("Trained on a CPU: the seconds say nothing about GPU speed.")
+        notes.append("Trained on a CPU: the seconds say nothing about GPU speed, and on a shared machine "
+                     "nothing about this CPU's either; compare iterations and epochs.")
+    if profile.demonstration:
+        notes.append(f"Profile {profile.name!r}: a demonstration of the method, not a result about the schedules.")
     curves = {**result.curves(), "cumulative_train_seconds": list(result.cumulative_train_seconds)}
+    iterations_to_target = first_reaching(result.iteration, result.test_accuracy, target)
+    per_epoch = result.iterations_per_epoch
     return {
         "schema": SCHEMA,
         "experiment": "time-to-accuracy",
@@ -102,7 +115,10 @@ def _record(
         "schedule": result.schedule,
         "budget": budget,
         "iterations": result.iterations,
+        "epochs": result.iterations / per_epoch,
+        "demonstration": profile.demonstration,
         "profile": profile.to_dict(),
+        "lr_bounds": bounds.to_dict(),
         "model": {"name": "ResNet9", "widths": list(resnet9_widths(profile.recipe.base_width)),
                   "parameters": count_parameters(model)},
         "optimizer": {"name": "SGD", "momentum": profile.recipe.momentum, "nesterov": profile.recipe.nesterov,
@@ -114,7 +130,8 @@ def _record(
         "final_test_loss": result.final_test_loss,
         "best_test_accuracy": max(result.test_accuracy),
         "target_accuracy": target,
-        "iterations_to_target": first_reaching(result.iteration, result.test_accuracy, target),
+        "iterations_to_target": iterations_to_target,
+        "epochs_to_target": None if iterations_to_target is None else iterations_to_target / per_epoch,
         "seconds_to_target": first_reaching(result.cumulative_train_seconds, result.test_accuracy, target),
         "timing": {
             "train_seconds": result.train_seconds,
@@ -142,6 +159,7 @@ def run_schedule(
     options: RunOptions = RunOptions(),
     compile: str | None = None,
     warmup_seconds: float | None = None,
+    bounds: LRBounds | None = None,
 ) -> dict[str, Any]:
     """Train ResNet-9 with one schedule of the comparison; return (and with ``options.out`` write) its record.
 
@@ -155,6 +173,9 @@ def run_schedule(
         compile: a ``torch.compile`` mode or None; compile time counts as training time unless a warm-up
             compiled the same graph first (:func:`run_comparison` does on CUDA).
         warmup_seconds: recorded as is (the comparison's warm-up time), None when there was none.
+        bounds: the ``max_lr`` and ``base_lr`` to build the schedule from (:func:`run_comparison` resolves
+            them once); None: :func:`~clr_book.experiments.time_to_accuracy.range_test.lr_bounds_for`
+            (the recipe's, or the profile's range test, read back or run).
 
     Returns:
         The record (``SCHEMA``); with ``options.out`` its ``"path"`` key names the file written.
@@ -168,35 +189,40 @@ def run_schedule(
     require_non_negative_int("seed", seed)
     subset = profile_data(data, profile)
     recipe = profile.recipe
+    if bounds is None:
+        bounds = lr_bounds_for(profile, subset, device, options=options)
     budget = profile.budget(len(subset.train_labels))
-    run = equal_budget_schedules(budget, recipe.max_lr, recipe.base_lr, cycles=recipe.cycles,
+    run = equal_budget_schedules(budget, bounds.max_lr, bounds.base_lr, cycles=recipe.cycles,
                                  pct_start=recipe.pct_start, names=[name])[name]
     checkpoint = checkpoint_for(options, result_filename(name, profile.name, seed).removesuffix(".json"), {
         "experiment": "time_to_accuracy", "schedule": name, "profile": profile.to_dict(), "seed": seed,
-        "data": data_settings(subset),
+        "data": data_settings(subset), "lr_bounds": {"max_lr": bounds.max_lr, "base_lr": bounds.base_lr},
         "device_type": device.type, "compile": compile,
     })
     started = time.perf_counter()
     result, model = _train_once(run, profile, subset, device, seed, compile=compile, progress=options.progress,
                                 checkpoint=checkpoint)
     wall = time.perf_counter() - started
-    record = _record(run, profile, budget, result, model, subset, device, seed, options.command, wall, warmup_seconds)
+    record = _record(run, profile, budget, bounds, result, model, subset, device, seed, options.command, wall,
+                     warmup_seconds)
     if options.out is not None:
         path = write_record(record, options.out / result_filename(name, profile.name, seed))
         record = {**record, "path": str(path)}
     return record
 
 
-def warm_up(profile: TTAProfile, data: CIFAR10, device: torch.device, compile: str | None = None) -> float:
+def warm_up(profile: TTAProfile, data: CIFAR10, device: torch.device, compile: str | None = None,
+            max_lr: float | None = None) -> float:
     """An untimed short run (``profile.warmup_iterations``) that pays cuDNN autotuning and compilation.
 
+    ``max_lr``: the peak of its one-cycle schedule (default the recipe's).
     Returns its wall time in seconds (0 when the profile asks for none).
     """
     if profile.warmup_iterations <= 0:
         return 0.0
     subset = profile_data(data, profile)
     budget = profile.budget(len(subset.train_labels))
-    run = equal_budget_schedules(budget, profile.recipe.max_lr, names=["one_cycle"])["one_cycle"]
+    run = equal_budget_schedules(budget, max_lr or profile.recipe.max_lr, names=["one_cycle"])["one_cycle"]
     started = time.perf_counter()
     _train_once(run, profile, subset, device, seed=10_000, iterations=min(profile.warmup_iterations, budget),
                 compile=compile)
@@ -216,7 +242,9 @@ def run_comparison(
 ) -> list[dict[str, Any]]:
     """Every schedule (default all six) at every seed (default the profile's); one record per run.
 
-    On CUDA a warm-up run comes first (see :func:`warm_up`). With ``verbose`` one line per run is printed.
+    The LRs are resolved once, first (:func:`~clr_book.experiments.time_to_accuracy.range_test.lr_bounds_for`:
+    the profile's range test, run or read back, or the recipe's), and every run is built from them. On CUDA
+    a warm-up run comes next (see :func:`warm_up`). With ``verbose`` one line per run is printed.
 
     Raises:
         ValueError: an unknown schedule name or a schedule or seed named twice.
@@ -228,19 +256,21 @@ def run_comparison(
     run_seeds = list(profile.seeds if seeds is None else seeds)
     if len(set(names)) != len(names) or len(set(run_seeds)) != len(run_seeds):
         raise ValueError(f"schedules and seeds must each name a run once, got schedules={names}, seeds={run_seeds}")
+    bounds = lr_bounds_for(profile, profile_data(data, profile), device, options=options, verbose=verbose)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN picks its fastest kernels once, in the warm-up
-        warmup = warm_up(profile, data, device, compile)
+        warmup = warm_up(profile, data, device, compile, max_lr=bounds.max_lr)
     else:
         warmup = None
     records = []
     for seed in run_seeds:
         for name in names:
             record = run_schedule(name, profile, data, device, seed=seed, options=options, compile=compile,
-                                  warmup_seconds=warmup)
+                                  warmup_seconds=warmup, bounds=bounds)
             if verbose:
-                seconds = record["seconds_to_target"]
-                reached = "not reached" if seconds is None else f"{seconds:6.2f} s"
+                iterations, seconds = record["iterations_to_target"], record["seconds_to_target"]
+                reached = ("not reached" if iterations is None else
+                           f"{iterations:5d} it = {record['epochs_to_target']:5.2f} epochs ({seconds:.1f} s)")
                 print(f"{name:12s} seed {seed}  {record['iterations']:5d} it  "
                       f"test acc {100 * record['final_test_accuracy']:5.1f} %  "
                       f"train {record['timing']['train_seconds']:7.2f} s  "
