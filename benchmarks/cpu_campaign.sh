@@ -14,27 +14,34 @@
 #   range   the LR range test: Smith's linear sweep (8 epochs, 4,000 iterations) and the exponential one
 #   table1  the five Table 1 policies at the paper's budgets, seed 0 (232,000 iterations)
 #   seed1   fixed and triangular2 again with seed 1
+#   tta     chapter 7's CPU profile: the range test of the width-16 ResNet-9 that sets every schedule's
+#           max_lr, then the six schedules with seeds 0 and 1 (about 2 hours on 2 idle cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 OUT="${OUT:-clr_book/results}"
 : "${CLR_CIFAR10:?set CLR_CIFAR10 to the absolute path of the CIFAR-10 copy}"
-common=(--profile full --device cpu --no-download --checkpoint-every "${CHECKPOINT_EVERY:-300}")
+common=(--device cpu --no-download --checkpoint-every "${CHECKPOINT_EVERY:-300}")
 for stage in "$@"; do
     echo "=== $stage $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD)"
     case "$stage" in
     range)
-        "$PYTHON" -m clr_book.experiments.range_test --mode both "${common[@]}" --out "$OUT/range_test" ;;
+        "$PYTHON" -m clr_book.experiments.range_test --profile full --mode both "${common[@]}" --out "$OUT/range_test" ;;
     table1)
         for policy in triangular2 fixed exp_range decay exp; do  # Figure 1's pair first
-            "$PYTHON" -m clr_book.experiments.table1 --policy "$policy" "${common[@]}" --out "$OUT/table1"
+            "$PYTHON" -m clr_book.experiments.table1 --policy "$policy" --profile full "${common[@]}" --out "$OUT/table1"
         done ;;
     seed1)
         for policy in fixed triangular2; do
-            "$PYTHON" -m clr_book.experiments.table1 --policy "$policy" --seed 1 "${common[@]}" --out "$OUT/table1"
+            "$PYTHON" -m clr_book.experiments.table1 --policy "$policy" --profile full --seed 1 "${common[@]}" --out "$OUT/table1"
         done ;;
+    tta)
+        "$PYTHON" -m clr_book.experiments.time_to_accuracy --profile cpu --range-test-only "${common[@]}" \
+            --out "$OUT/time_to_accuracy"
+        "$PYTHON" -m clr_book.experiments.time_to_accuracy --profile cpu --seeds 0,1 "${common[@]}" \
+            --out "$OUT/time_to_accuracy" ;;
     *)
-        echo "unknown stage $stage (range, table1, seed1)" >&2; exit 2 ;;
+        echo "unknown stage $stage (range, table1, seed1, tta)" >&2; exit 2 ;;
     esac
 done
 echo "=== done $(date -u +%FT%TZ)"
