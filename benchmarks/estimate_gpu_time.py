@@ -148,7 +148,7 @@ def _workload(name: str, precision: str, costs: Costs, *, iterations: int, batch
 
 
 def workloads() -> list[Workload]:
-    """The three full-scale runs, counted from clr_lib's profiles."""
+    """The full-scale runs and the chapters' default live runs, counted from the book's profiles."""
     caffe = measure(CaffeCIFAR10Full,
                     lambda m: torch.optim.SGD(caffe_param_groups(m, SOLVER["base_weight_decay"]), lr=0.001,
                                               momentum=SOLVER["momentum"], foreach=True),
@@ -190,6 +190,32 @@ def workloads() -> list[Workload]:
     one_run = _workload("ch. 7 one run of B iterations (no evaluation)", "amp", resnet, iterations=budget,
                         batch_size=recipe.batch_size, eval_images=0, eval_batches=0)
     out.append(one_run)
+
+    # The chapters' default live runs (what a Colab reader gets without changing a parameter).
+    quick = TABLE1_PROFILES["quick"]
+    pair = 2 * get_policy("triangular2").budget(quick.iteration_scale)  # fixed and triangular2, equal iterations
+    evaluations = 2 * math.ceil(get_policy("triangular2").budget(quick.iteration_scale) / quick.eval_every)
+    out.append(_workload("ch. 6 live demonstration (Figure 1's pair, quick)", "fp32", caffe,
+                         iterations=pair, batch_size=quick.batch_size, eval_images=evaluations * quick.test_size,
+                         eval_batches=evaluations * math.ceil(quick.test_size / 1000)))
+    live = TTA_PROFILES["quick"]
+    small = live.recipe
+    resnet_small = measure(lambda: ResNet9(widths=resnet9_widths(small.base_width)),
+                           lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=small.momentum,
+                                                     nesterov=small.nesterov, weight_decay=small.weight_decay,
+                                                     foreach=True),
+                           augmentation=Augmentation(crop_padding=small.crop_padding, flip=small.flip,
+                                                     pad_mode="reflect"),
+                           normalization="standard", test_time_flip=small.test_time_flip,
+                           label_smoothing=small.label_smoothing)
+    budget = live.budget(live.train_size)
+    iterations = len(live.seeds) * 8 * budget  # five schedules at B, fixed at 3B
+    evaluations = len(live.seeds) * (5 * math.ceil(budget / live.eval_every(live.train_size))
+                                     + math.ceil(3 * budget / live.eval_every(live.train_size)))
+    out.append(_workload("ch. 7 live demonstration (six runs, quick)", "fp32", resnet_small,
+                         iterations=iterations, batch_size=small.batch_size,
+                         eval_images=evaluations * live.test_size,
+                         eval_batches=evaluations * math.ceil(live.test_size / live.eval_batch_size)))
     print(f"per-unit counts: Caffe net {caffe}\n                 ResNet-9 (width {recipe.base_width}) {resnet}\n")
     return out
 
