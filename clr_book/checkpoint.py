@@ -35,7 +35,8 @@ import torch
 
 from .cifar.data import default_cache_dir
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "RunInterrupted", "default_checkpoint_dir", "probe_writable"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "RunInterrupted", "SweepCheckpoint", "default_checkpoint_dir",
+           "probe_writable"]
 
 CHECKPOINT_FORMAT = 1
 """Bumped when the layout of a saved state changes; an older file is refused, never misread."""
@@ -229,3 +230,38 @@ class Checkpoint:
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+class SweepCheckpoint:
+    """A :class:`Checkpoint` as :func:`clr_lib.lr_range_test`'s ``checkpoint`` (load, due, save) that also
+    keeps the sweep's seconds and the iterations at which it was resumed, across processes.
+
+    What it saves is ``{"sweep": <the range test's state>, "seconds": ..., "resumed_at": [...]}``.
+    """
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self.started = time.perf_counter()
+        self.earlier_seconds = 0.0
+        self.resumed_at: list[int] = []
+
+    def load(self) -> dict[str, Any] | None:
+        """The range test's saved state, or None; remembers the seconds and resume points saved with it."""
+        state = self.checkpoint.load()
+        if state is None:
+            return None
+        self.earlier_seconds = state["seconds"]
+        self.resumed_at = [*state["resumed_at"], state["sweep"]["iteration"]]
+        return state["sweep"]
+
+    def due(self) -> bool:
+        """Whether a periodic save is due (see :meth:`Checkpoint.due`)."""
+        return self.checkpoint.due()
+
+    def save(self, state: dict[str, Any]) -> Any:
+        """Save the range test's ``state`` with the seconds so far and the resume points."""
+        return self.checkpoint.save({"sweep": state, "seconds": self.seconds(), "resumed_at": self.resumed_at})
+
+    def seconds(self) -> float:
+        """Seconds of sweeping, over every process that worked on it."""
+        return self.earlier_seconds + time.perf_counter() - self.started

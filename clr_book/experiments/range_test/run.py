@@ -56,7 +56,7 @@ from clr_lib import lr_range_test
 from clr_lib._validation import require_non_negative_int
 from clr_lib.range_test import RangeTestResult
 
-from ...checkpoint import Checkpoint
+from ...checkpoint import Checkpoint, SweepCheckpoint
 from ...cifar.data import CIFAR10, DeviceBatches, to_device
 from ...cifar.models import CaffeCIFAR10Full, caffe_param_groups, count_parameters
 from ...cifar.precision import dtype_name
@@ -142,34 +142,6 @@ class TrainingStream:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.batches.load_state_dict(state)
-
-
-class _TimedCheckpoint:
-    """A :class:`~clr_book.checkpoint.Checkpoint` for ``lr_range_test`` that also keeps the sweep's seconds."""
-
-    def __init__(self, checkpoint: Checkpoint) -> None:
-        self.checkpoint = checkpoint
-        self.started = time.perf_counter()
-        self.earlier_seconds = 0.0
-        self.resumed_at: list[int] = []
-
-    def load(self) -> dict[str, Any] | None:
-        state = self.checkpoint.load()
-        if state is None:
-            return None
-        self.earlier_seconds = state["seconds"]
-        self.resumed_at = [*state["resumed_at"], state["sweep"]["iteration"]]
-        return state["sweep"]
-
-    def due(self) -> bool:
-        return self.checkpoint.due()
-
-    def save(self, state: dict[str, Any]) -> Any:
-        return self.checkpoint.save({"sweep": state, "seconds": self.seconds(), "resumed_at": self.resumed_at})
-
-    def seconds(self) -> float:
-        """Seconds of sweeping, over every process that worked on it."""
-        return self.earlier_seconds + time.perf_counter() - self.started
 
 
 def shuffled_test_split(data: CIFAR10, seed: int = 0) -> CIFAR10:
@@ -298,7 +270,7 @@ def _sweep(
 
     synchronize()
     setup_seconds = time.perf_counter() - started
-    timed = None if checkpoint is None else _TimedCheckpoint(checkpoint)
+    timed = None if checkpoint is None else SweepCheckpoint(checkpoint)
     test_started = time.perf_counter()
     with checkpoint.guard() if checkpoint is not None else contextlib.nullcontext():
         result = lr_range_test(

@@ -34,10 +34,10 @@ import torch
 
 from clr_lib import lr_range_test
 
-from ...checkpoint import Checkpoint
+from ...checkpoint import Checkpoint, SweepCheckpoint
 from ...cifar.data import CIFAR10, Augmentation, to_device
 from ...cifar.models import ResNet9, count_parameters, resnet9_widths
-from ...cifar.precision import autocast_dtype_for, dtype_name
+from ...cifar.precision import autocast_dtype_for
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings
 from ..range_test.run import HeldOutRotation, TrainingStream
@@ -153,33 +153,6 @@ def run_lr_range_test(
     return record
 
 
-class _TimedSweep:
-    """A checkpoint for ``lr_range_test`` that also keeps the sweep's seconds and where it resumed."""
-
-    def __init__(self, checkpoint: Checkpoint) -> None:
-        self.checkpoint = checkpoint
-        self.started = time.perf_counter()
-        self.earlier_seconds = 0.0
-        self.resumed_at: list[int] = []
-
-    def load(self) -> dict[str, Any] | None:
-        state = self.checkpoint.load()
-        if state is None:
-            return None
-        self.earlier_seconds = state["seconds"]
-        self.resumed_at = [*state["resumed_at"], state["sweep"]["iteration"]]
-        return state["sweep"]
-
-    def due(self) -> bool:
-        return self.checkpoint.due()
-
-    def save(self, state: dict[str, Any]) -> Any:
-        return self.checkpoint.save({"sweep": state, "seconds": self.seconds(), "resumed_at": self.resumed_at})
-
-    def seconds(self) -> float:
-        return self.earlier_seconds + time.perf_counter() - self.started
-
-
 def _sweep(
     profile: TTAProfile, test: LRRangeTest, data: CIFAR10, device: torch.device, settings: dict[str, Any],
     options: RunOptions, checkpoint: Checkpoint | None,
@@ -199,7 +172,7 @@ def _sweep(
                                 nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
     amp_dtype = autocast_dtype_for(recipe.amp_dtype, device) if device.type == "cuda" else None
     setup_seconds = time.perf_counter() - started
-    timed = None if checkpoint is None else _TimedSweep(checkpoint)
+    timed = None if checkpoint is None else SweepCheckpoint(checkpoint)
     sweep_started = time.perf_counter()
     with checkpoint.guard() if checkpoint is not None else contextlib.nullcontext():
         result = lr_range_test(
