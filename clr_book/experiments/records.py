@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["first_reaching", "read_records", "write_record"]
+__all__ = ["finite_or_none", "first_reaching", "read_records", "write_record"]
 
 
 def write_record(record: Mapping[str, Any], path: str | os.PathLike[str], *, strict: bool = False) -> Path:
@@ -87,3 +88,20 @@ def first_reaching(points: Sequence[Any], accuracies: Sequence[float], target_ac
     if isinstance(target_accuracy, bool) or not isinstance(target_accuracy, (int, float)) or not 0 <= target_accuracy <= 1:
         raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
     return next((point for point, accuracy in zip(points, accuracies) if accuracy >= target_accuracy), None)
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float, inside lists and dicts too, replaced by None.
+
+    A results file is strict JSON; numpy reads the None back as NaN.
+
+    >>> finite_or_none({"loss": [1.0, float("nan")], "best": float("inf"), "n": 3})
+    {'loss': [1.0, None], 'best': None, 'n': 3}
+    """
+    if isinstance(value, Mapping):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

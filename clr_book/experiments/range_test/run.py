@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -62,7 +61,7 @@ from ...cifar.models import CaffeCIFAR10Full, caffe_param_groups, count_paramete
 from ...cifar.precision import dtype_name
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings, subset_for
-from ..records import write_record
+from ..records import finite_or_none, write_record
 from ..table1.config import SOLVER
 from .config import PAPER_RANGE_TEST, RangeTestProfile, Sweep, sweep_for
 
@@ -155,15 +154,6 @@ def shuffled_test_split(data: CIFAR10, seed: int = 0) -> CIFAR10:
     order = np.random.default_rng(seed).permutation(len(data.test_labels))
     return CIFAR10(data.train_images, data.train_labels, data.test_images[order], data.test_labels[order],
                    data.classes, data.source)
-
-
-def _finite_or_none(values: Any) -> Any:
-    """Lists with NaN/inf replaced by None, so that the file is strict JSON (read back as NaN by numpy)."""
-    if isinstance(values, list):
-        return [_finite_or_none(value) for value in values]
-    if isinstance(values, float) and not math.isfinite(values):
-        return None
-    return values
 
 
 def run_range_test(
@@ -329,10 +319,10 @@ def _record(
         "iterations": len(result.lrs),
         "iterations_per_epoch": iterations_per_epoch,
         "epochs": len(result.lrs) / iterations_per_epoch,
-        "result": _finite_or_none(result.to_dict()),
+        "result": finite_or_none(result.to_dict()),
         "suggestion": suggestion,
-        "final": {"lr": float(result.lrs[-1]), "smoothed_loss": _finite_or_none(float(result.losses[-1])),
-                  "smoothed_accuracy": None if result.accuracies is None else _finite_or_none(float(result.accuracies[-1])),
+        "final": {"lr": float(result.lrs[-1]), "smoothed_loss": finite_or_none(float(result.losses[-1])),
+                  "smoothed_accuracy": None if result.accuracies is None else finite_or_none(float(result.accuracies[-1])),
                   "diverged": result.diverged, "stopped_at": result.stopped_at},
         "paper": dict(PAPER_RANGE_TEST),
         "timing": timing,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import time
 import warnings
 from typing import Any
@@ -41,7 +40,7 @@ from ...cifar.precision import autocast_dtype_for
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings
 from ..range_test.run import HeldOutRotation, TrainingStream
-from ..records import write_record
+from ..records import finite_or_none, write_record
 from .config import LRBounds, LRRangeTest, TTAProfile, recipe_bounds
 
 __all__ = ["RANGE_TEST_SCHEMA", "bounds_from_record", "held_out_split", "lr_bounds_for", "range_test_filename",
@@ -96,15 +95,6 @@ def range_test_settings(profile: TTAProfile, data: CIFAR10, device: torch.device
 def _plain(value: Any) -> Any:
     """JSON's view of ``value`` (tuples as lists), for comparing settings with a file's."""
     return json.loads(json.dumps(value))
-
-
-def _finite_or_none(values: Any) -> Any:
-    """Lists with NaN/inf replaced by None, so that the file is strict JSON."""
-    if isinstance(values, list):
-        return [_finite_or_none(value) for value in values]
-    if isinstance(values, float) and not math.isfinite(values):
-        return None
-    return values
 
 
 def bounds_from_record(record: dict[str, Any]) -> LRBounds:
@@ -218,7 +208,7 @@ def _sweep(
         "epochs": len(result.lrs) / iterations_per_epoch,
         "read_on": ("held-out accuracy on training images kept out of the sweep" if test.sweep.held_out
                     else "smoothed training loss"),
-        "result": _finite_or_none(result.to_dict()),
+        "result": finite_or_none(result.to_dict()),
         "suggestion": dataclasses.asdict(suggestion),
         "suggestion_warnings": [str(warning.message) for warning in caught],
         "bounds": bounds.to_dict(),
