@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import torch
 import clr_book.experiments.time_to_accuracy.__main__ as tta_cli
 from clr_book.experiments.common import RunOptions, load_data
 from clr_book.experiments.range_test.config import Sweep
+from clr_book.experiments.range_test.report import result_from_record
 from clr_book.experiments.time_to_accuracy import range_test as tta_range_test
 from clr_book.experiments.time_to_accuracy import report as tta_report
 from clr_book.experiments.time_to_accuracy import run as tta_run
@@ -144,6 +146,21 @@ def test_range_test_writes_its_results_file_with_the_bounds_it_sets(exp_record):
     assert bounds["range_test"]["file"] == "tta-range-test-swept-seed0.json" and "fast.ai" in bounds["range_test"]["rule"]
     assert 1e-3 <= bounds["max_lr"] <= 1.0
     assert record["provenance"]["command"] == "pytest" and record["timing"]["resumed_at_iterations"] == []
+
+
+def test_range_test_files_are_read_back_beside_the_runs_files(exp_record, tmp_path):
+    folder = Path(exp_record["path"]).parent
+    (folder / "notes.json").write_text('{"schema": "something else"}', encoding="utf-8")
+    (records,) = tta_range_test.load_range_tests(folder)
+    assert records["path"] == exp_record["path"] and records["bounds"] == exp_record["bounds"]
+    curve = result_from_record(records)
+    assert len(curve.lrs) == exp_record["iterations"] == 12
+    np.testing.assert_allclose(curve.lrs, exp_record["result"]["lrs"])
+    broken = {k: v for k, v in json.loads(Path(exp_record["path"]).read_text(encoding="utf-8")).items()
+              if k != "bounds"}
+    (tmp_path / "broken.json").write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"broken.json lacks \['bounds'\]"):
+        tta_range_test.load_range_tests(tmp_path)
 
 
 def test_range_test_sweeps_the_runs_own_network_and_loss(tiny, monkeypatch):

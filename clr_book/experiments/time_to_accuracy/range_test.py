@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import time
 import warnings
 from typing import Any
@@ -40,11 +41,11 @@ from ...cifar.precision import autocast_dtype_for
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings
 from ..range_test.run import HeldOutRotation, TrainingStream
-from ..records import finite_or_none, write_record
+from ..records import finite_or_none, read_records, write_record
 from .config import LRBounds, LRRangeTest, TTAProfile, recipe_bounds
 
-__all__ = ["RANGE_TEST_SCHEMA", "bounds_from_record", "held_out_split", "lr_bounds_for", "range_test_filename",
-           "range_test_settings", "run_lr_range_test"]
+__all__ = ["RANGE_TEST_SCHEMA", "bounds_from_record", "held_out_split", "load_range_tests", "lr_bounds_for",
+           "range_test_filename", "range_test_settings", "run_lr_range_test"]
 
 RANGE_TEST_SCHEMA = "clr_lib.experiments.time_to_accuracy.range_test/1"
 """The ``schema`` of the range-test results file of this experiment (runs' files have their own)."""
@@ -90,6 +91,19 @@ def range_test_settings(profile: TTAProfile, data: CIFAR10, device: torch.device
     return {"experiment": "time_to_accuracy/range_test", "profile": profile.name,
             "range_test": profile.range_test.to_dict(), "recipe": recipe, "data": data_settings(data),
             "device_type": device.type}
+
+
+def load_range_tests(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every range-test results file of this experiment (:data:`RANGE_TEST_SCHEMA`) in ``directory``.
+
+    In file-name order, each with its ``"path"``; the runs' files and other JSON files are skipped.
+    :func:`clr_book.experiments.range_test.report.result_from_record` turns a record's ``"result"`` back
+    into a :class:`clr_lib.RangeTestResult`.
+
+    Raises:
+        ValueError: ``directory`` is not a folder, or a range-test file lacks a required key.
+    """
+    return read_records(directory, RANGE_TEST_SCHEMA, ("profile", "result", "suggestion", "bounds", "provenance"))
 
 
 def _plain(value: Any) -> Any:
