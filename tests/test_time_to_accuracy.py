@@ -134,8 +134,21 @@ def test_quick_profile_is_small_enough_for_a_cpu_and_a_demonstration():
     quick = PROFILES["quick"]
     assert quick.recipe.base_width <= 8 and quick.recipe.amp_dtype is None and quick.seeds == (0,)
     total = 5 * quick.budget(quick.train_size) + 3 * quick.budget(quick.train_size)
-    assert total <= 800  # iterations of all six runs together
+    assert total <= 1_600  # iterations of all six runs together
     assert quick.target_accuracy < 0.9 and quick.demonstration and quick.range_test is None
+
+
+def test_quick_profile_shrinks_the_data_not_the_schedule():
+    # The live run keeps the cpu profile's schedule in epochs (issue: cycles of at least two epochs).
+    quick, cpu = PROFILES["quick"], PROFILES["cpu"]
+    assert quick.budget_epochs == cpu.budget_epochs and quick.recipe.cycles == cpu.recipe.cycles
+    for profile, images in ((quick, quick.train_size), (cpu, 50_000)):
+        per_epoch = profile.iterations_per_epoch(images)
+        runs = equal_budget_schedules(profile.budget(images), 0.1, cycles=profile.recipe.cycles)
+        step_size = profile.budget(images) / (2 * profile.recipe.cycles)
+        assert step_size / per_epoch >= 2, profile.name  # Smith's lower guideline, 2 epochs per half cycle
+        assert runs["triangular"].schedule(int(step_size)) == pytest.approx(0.1)  # a peak, where the epochs say
+    assert quick.train_size < 50_000 and quick.budget(quick.train_size) == 160
 
 
 # ----------------------------------------------------------------------------------------------

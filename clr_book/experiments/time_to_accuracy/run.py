@@ -19,8 +19,9 @@ Profiles (``auto`` = ``full`` on CUDA, ``quick`` elsewhere; details in :data:`.c
 * ``cpu``: the real comparison sized for a 2-core CPU: all 50,000 / 10,000 images, a narrowed ResNet-9,
   LRs from a range test of that network (:mod:`.range_test`), two seeds, a target fixed in advance
   (:data:`.config.CPU_TARGET_ACCURACY`), read in iterations and epochs.
-* ``quick``: a demonstration of the method for the chapter's live run: a ResNet-9 of base width 8 on a
-  class-balanced 2,560 / 500 subset, batch 64, float32, one seed, a low target.
+* ``quick``: a demonstration of the method for the chapter's live run: the ``cpu`` profile's schedules
+  (8 epochs, cycles of 4) on a class-balanced 1,280 / 500 subset, a ResNet-9 of base width 8, batch 64,
+  float32, one seed, a target set for the demonstration.
 * ``smoke``: a few iterations of a width-4 net on a few hundred images, for the test suite.
 
 Every run records the LRs it was built from (``"lr_bounds"``: the recipe's or the range test's, with
