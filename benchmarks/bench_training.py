@@ -16,7 +16,7 @@ Prints four tables:
    ``clr_book.experiments.time_to_accuracy`` trains it (Nesterov SGD, weight decay, label smoothing 0.2,
    2-pixel translation and flips on the device, channels_last), and the implied training seconds of
    one budget ``B`` and of the whole comparison (8 B of iterations per seed). On the CPU: the quick
-   profile's width-8 net at batch 64. On CUDA: Page's width-64 net at batch 512, eager bf16 and, unless
+   profile's width-8 net at batch 64 and the cpu profile's width-16 net at batch 256. On CUDA: Page's width-64 net at batch 512, eager bf16 and, unless
    ``--quick``, ``torch.compile`` bf16.
 
 Run: ``.venv/bin/python benchmarks/bench_training.py --data /path/to/cifar10-jpeg.tar.gz``
@@ -154,13 +154,22 @@ def eval_table(device: torch.device, quick: bool) -> None:
 
 
 def recipe_table(device: torch.device, quick: bool) -> None:
-    """ms per iteration of the time-to-accuracy recipe, and the seconds it implies per budget."""
-    from clr_book.cifar.data import Augmentation  # noqa: PLC0415
-    from clr_book.cifar.models import resnet9_widths  # noqa: PLC0415
+    """ms per iteration of the time-to-accuracy recipe, and the seconds it implies per budget.
+
+    On CUDA the ``full`` profile; on the CPU the ``quick`` profile (the chapter's live run) and the
+    ``cpu`` profile (the comparison whose results chapter 7 reads).
+    """
     from clr_book.experiments.time_to_accuracy.config import PROFILES  # noqa: PLC0415
 
+    for name in ("full",) if device.type == "cuda" else ("quick", "cpu"):
+        _recipe_rows(device, quick, PROFILES[name])
+
+
+def _recipe_rows(device: torch.device, quick: bool, profile) -> None:  # noqa: ANN001  (a TTAProfile)
+    from clr_book.cifar.data import Augmentation  # noqa: PLC0415
+    from clr_book.cifar.models import resnet9_widths  # noqa: PLC0415
+
     cuda = device.type == "cuda"
-    profile = PROFILES["full" if cuda else "quick"]
     recipe = profile.recipe
     train_images = 50_000 if profile.train_size is None else profile.train_size
     budget = profile.budget(train_images)
