@@ -366,3 +366,33 @@ def test_cli_needs_out_and_refuses_an_unwritable_one_before_loading_data(tmp_pat
 def test_equal_budget_module_documents_every_schedule():
     for name in SCHEDULE_NAMES:
         assert name in equal_budget.__doc__
+
+
+def _run_record(name, seed, accuracies, *, every=10, per_epoch=20, demonstration=False):
+    """A minimal results record: evaluations every ``every`` iterations."""
+    iterations = [every * (i + 1) for i in range(len(accuracies))]
+    return {"schedule_name": name, "label": equal_budget.SCHEDULE_LABELS[name], "iterations": iterations[-1],
+            "iterations_per_epoch": per_epoch, "target_accuracy": 0.5, "final_test_accuracy": accuracies[-1],
+            "curves": {"iteration": iterations, "test_accuracy": accuracies}, "provenance": {"seed": seed},
+            "demonstration": demonstration, "profile": {"name": "cpu"}, "data": {}}
+
+
+def test_format_runs_gives_each_seed_its_own_row_in_schedule_order():
+    records = [_run_record("sgdr", 0, [0.2, 0.6, 0.55]), _run_record("fixed", 1, [0.3, 0.4, 0.45]),
+               _run_record("fixed", 0, [0.3, 0.5, 0.49])]
+    lines = tta_report.format_runs(records).splitlines()
+    assert lines[0].startswith("| schedule | seed |") and "Demonstration" not in lines[0]
+    assert lines[2] == "| fixed LR | 0 | 30 | 49.00 | 50.00 | 50.0 | 20 | 1.00 |"
+    assert lines[3] == "| fixed LR | 1 | 30 | 45.00 | 45.00 | 50.0 | not reached | - |"
+    assert lines[4] == "| SGDR | 0 | 30 | 55.00 | 60.00 | 50.0 | 20 | 1.00 |"
+    lower = tta_report.format_runs(records, target_accuracy=0.3).splitlines()
+    assert lower[3] == "| fixed LR | 1 | 30 | 45.00 | 45.00 | 30.0 | 10 | 0.50 |"
+
+
+def test_format_runs_heads_a_demonstration_and_refuses_nothing_to_show():
+    table = tta_report.format_runs([_run_record("fixed", 0, [0.3], demonstration=True)])
+    assert table.startswith("**Demonstration of the method.** " + equal_budget.DEMONSTRATION_NOTE)
+    with pytest.raises(ValueError, match="records must hold at least one run"):
+        tta_report.format_runs([])
+    with pytest.raises(ValueError, match="target_accuracy"):
+        tta_report.format_runs([_run_record("fixed", 0, [0.3])], target_accuracy=1.5)

@@ -3,7 +3,7 @@
 :func:`load_results` reads a folder of results files; :func:`summarize` gives one row per schedule
 (mean and spread of the final test accuracy over seeds, iterations and epochs to the target, training
 seconds to it); :func:`format_summary` prints the rows as a Markdown table, in iterations and epochs,
-with the seconds only when asked (they mean something only for runs on a dedicated, idle machine); a
+with the seconds only when asked, and :func:`format_runs` one row per run (each seed on its own) (they mean something only for runs on a dedicated, idle machine); a
 demonstration profile's table is headed as such. :func:`plot_curves` draws test accuracy against
 iteration with the LR under it. matplotlib is imported inside the plotting function.
 """
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = [
-    "SCHEDULE_STYLES", "format_summary", "iterations_to_reach", "load_results", "plot_curves", "schedule_of",
+    "SCHEDULE_STYLES", "format_runs", "format_summary", "iterations_to_reach", "load_results", "plot_curves", "schedule_of",
     "seconds_to_reach", "summarize",
 ]
 
@@ -198,6 +198,40 @@ def format_summary(rows: Sequence[dict[str, Any]], *, seconds: bool = False) -> 
         if seconds:
             line += f" {num(row['mean_seconds_to_target'], '.2f')} | {num(row['mean_train_seconds'], '.2f')} |"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def format_runs(records: Sequence[dict[str, Any]], target_accuracy: float | None = None) -> str:
+    """One Markdown row per run: schedule, seed, final and best test accuracy, iterations and epochs to the target.
+
+    The rows follow :data:`SCHEDULE_NAMES`, then the seed. With two or three seeds a mean hides whether
+    the seeds agree; this table shows each run. The target is ``target_accuracy`` (a fraction), default
+    each record's own; it is read at the evaluations, so the iterations are evaluation points. A run
+    that never reached it says "not reached". Headed by :data:`~.config.DEMONSTRATION_NOTE` when any run
+    is a demonstration.
+
+    Raises:
+        ValueError: no records, or ``target_accuracy`` outside [0, 1].
+    """
+    if not records:
+        raise ValueError("records must hold at least one run")
+    order = {name: index for index, name in enumerate(SCHEDULE_NAMES)}
+    lines = []
+    if any(_is_demonstration(r) for r in records):
+        lines += [f"**Demonstration of the method.** {DEMONSTRATION_NOTE}", ""]
+    lines += ["| schedule | seed | iterations | final test accuracy % | best % | target % | "
+              "iterations to target | epochs to target |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for record in sorted(records, key=lambda r: (order.get(r["schedule_name"], 99), r["provenance"]["seed"])):
+        target = record["target_accuracy"] if target_accuracy is None else target_accuracy
+        reached = iterations_to_reach(record, target)
+        per_epoch = record.get("iterations_per_epoch")
+        when = ("not reached", "-") if reached is None else (
+            f"{reached:,}", "-" if not per_epoch else f"{reached / per_epoch:.2f}")
+        accuracies = record["curves"]["test_accuracy"]
+        lines.append(f"| {record.get('label', record['schedule_name'])} | {record['provenance']['seed']} | "
+                     f"{record['iterations']:,} | {100 * record['final_test_accuracy']:.2f} | "
+                     f"{100 * max(accuracies):.2f} | {100 * target:.1f} | {when[0]} | {when[1]} |")
     return "\n".join(lines)
 
 
