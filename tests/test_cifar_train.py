@@ -203,21 +203,23 @@ def test_cumulative_train_seconds_has_one_rising_value_per_evaluation_and_ends_a
 
 
 def test_evaluation_time_is_not_counted_as_training_time(tiny_data, monkeypatch):
-    import time
-
     import clr_book.cifar.train as train_module
 
-    real_evaluate = train_module.evaluate
+    # A clock that jumps 1,000 s during every evaluation: any of it counted as training would show,
+    # however loaded the machine (no real sleeping, no timing bound).
+    real_clock, real_evaluate = train_module.time.perf_counter, train_module.evaluate
+    jumped = [0.0]
 
     def slow_evaluate(*args, **kwargs):
-        time.sleep(0.5)  # an evaluation far slower than the three tiny training iterations
+        jumped[0] += 1000.0
         return real_evaluate(*args, **kwargs)
 
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: real_clock() + jumped[0])
     monkeypatch.setattr(train_module, "evaluate", slow_evaluate)
     result = _quick_train(tiny_data, iterations=3, eval_every=1)
-    assert result.eval_seconds >= 1.5
+    assert jumped[0] == 3000.0 and result.eval_seconds >= 3000.0
     assert result.cumulative_train_seconds[-1] == pytest.approx(result.train_seconds)
-    assert result.train_seconds < 1.5
+    assert result.train_seconds < 1000.0
 
 
 def test_curves_keep_their_keys_for_existing_results_files(tiny_data):
