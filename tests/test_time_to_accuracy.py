@@ -240,7 +240,7 @@ def test_summary_gives_mean_and_spread_over_seeds_and_counts_runs_that_reached_t
     assert fixed["std_accuracy"] is None and fixed["reached"] == 0 and fixed["mean_seconds_to_target"] is None
     assert one_cycle["mean_iterations_to_target"] == 2 and one_cycle["mean_epochs_to_target"] == pytest.approx(0.5)
     table = tta_report.format_summary(rows)
-    assert "| one-cycle | 10 | 2.5 | 2 | 62.00 ± 2.83 | 60.0-64.0 | 50 | 2/2 | 2 | 0.50 |" in table and "0/1" in table
+    assert "| one-cycle | 10 | 2.5 | 2 | 62.00 ± 2.83 | 60.0-64.0 | 50.00 | 2/2 | 2 | 0.50 |" in table and "0/1" in table
     assert "train s" not in table and "Demonstration" not in table  # seconds only when asked; a 'full' profile
     timed = tta_report.format_summary(rows, seconds=True)
     assert "train s to target (mean; GPU)" in timed and "| 2.25 | 3.00 |" in timed

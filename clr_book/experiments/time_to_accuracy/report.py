@@ -191,7 +191,7 @@ def format_summary(rows: Sequence[dict[str, Any]], *, seconds: bool = False) -> 
         line = (
             f"| {row['label']} | {row['iterations']:,} | {num(row.get('epochs'), '.3g')} | {row['runs']} | "
             f"{pct(row['mean_accuracy'], '.2f')}{spread} | "
-            f"{pct(row['min_accuracy'])}-{pct(row['max_accuracy'])} | {pct(row['target_accuracy'], '.0f')} | "
+            f"{pct(row['min_accuracy'])}-{pct(row['max_accuracy'])} | {pct(row['target_accuracy'], '.2f')} | "
             f"{row['reached']}/{row['runs']} | {num(row.get('mean_iterations_to_target'), ',.0f')} | "
             f"{num(row.get('mean_epochs_to_target'), '.2f')} |"
         )
