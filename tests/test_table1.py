@@ -241,11 +241,22 @@ def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated
     assert table.startswith("**Demonstration of the method** (profile 'smoke').")
     assert "| exp_range | 42 | 8.4 |" in table and "82.2" not in table and "42,000" not in table
 
-    # The same command again finds each run finished in its checkpoint: nothing is trained again.
+    # The same command again finds each run finished in its checkpoint: nothing is trained again, and
+    # the results files keep the provenance of the runs that made them (not rewritten as "resumed").
+    files = {path.name: path.read_bytes() for path in out.glob("*.json")}
     again = main(argv)
     assert [r["curves"] for r in again] == [r["curves"] for r in records]
-    assert again[1]["timing"]["resumed_at_iterations"] == [42]
+    assert {path.name: path.read_bytes() for path in out.glob("*.json")} == files
+    assert again[1]["timing"]["resumed_at_iterations"] == []  # the file's record, kept
     assert again[1]["timing"]["train_seconds"] == timing["train_seconds"]
+    assert again[1]["provenance"] == record["provenance"]
+
+    # A file that holds another run is replaced by the read-back record.
+    (out / "table1-exp_range-smoke-seed0.json").write_text('{"schema": "other"}', encoding="utf-8")
+    third = main(argv)
+    assert third[1]["timing"]["resumed_at_iterations"] == [42]
+    written = json.loads((out / "table1-exp_range-smoke-seed0.json").read_text(encoding="utf-8"))
+    assert written["timing"]["resumed_at_iterations"] == [42] and written["curves"] == record["curves"]
 
 
 def test_cli_jobs_run_policies_in_parallel_processes_with_the_same_results(tiny_cifar, tmp_path, isolated_env):
@@ -282,8 +293,11 @@ def test_run_policy_resumes_from_its_checkpoint_and_refuses_one_of_other_setting
     assert Path(first["path"]) == tmp_path / "out" / "table1-decay-smoke-seed0.json"
     assert (tmp_path / "ckpt" / (run_name("decay", "smoke", 0) + ".pt")).is_file()
     assert first["provenance"]["command"] == "pytest decay"
+    written = Path(first["path"]).read_bytes()
     again = run_policy(policy, profile, data, cpu, options=options, eval_batch_size=100)
-    assert again["curves"] == first["curves"] and again["timing"]["resumed_at_iterations"] == [25]
+    assert again["curves"] == first["curves"]  # read back whole from the checkpoint
+    assert Path(again["path"]).read_bytes() == written  # and its results file kept as the first run wrote it
+    assert again["timing"]["resumed_at_iterations"] == [] and again["provenance"] == first["provenance"]
     with pytest.raises(ValueError, match="other settings .*eval_batch_size: checkpoint has 100, this run has 50"):
         run_policy(policy, profile, data, cpu, options=options, eval_batch_size=50)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["finite_or_none", "first_reaching", "read_records", "write_record"]
+__all__ = ["finite_or_none", "first_reaching", "read_records", "write_record", "write_run_record"]
 
 
 def write_record(record: Mapping[str, Any], path: str | os.PathLike[str], *, strict: bool = False) -> Path:
@@ -48,6 +48,33 @@ def write_record(record: Mapping[str, Any], path: str | os.PathLike[str], *, str
             os.unlink(temporary)
         raise
     return target
+
+
+def write_run_record(record: Mapping[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write a training run's record to ``path``, unless it is a finished run read back whose file is there.
+
+    A run called again after it finished is read back whole from its checkpoint: nothing is trained, and
+    its record differs from the first only in when and from which commit it was read
+    (``timing.resumed_at_iterations`` ends with its last iteration). If ``path`` already holds that run
+    (same ``schema``, ``iterations`` and ``curves``), the file is kept as it is, with the provenance of
+    the run that made it, and its record is returned; otherwise the record is written
+    (:func:`write_record`).
+
+    Returns:
+        The record in the file, with its ``"path"``.
+    """
+    target = Path(path)
+    resumed = record.get("timing", {}).get("resumed_at_iterations") or []
+    if resumed and resumed[-1] == record.get("iterations") and target.is_file():
+        try:
+            stored = json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            stored = None
+        if (isinstance(stored, dict) and stored.get("schema") == record.get("schema")
+                and stored.get("iterations") == record.get("iterations")
+                and stored.get("curves") == json.loads(json.dumps(record.get("curves")))):
+            return {**stored, "path": str(target)}
+    return {**record, "path": str(write_record(record, target))}
 
 
 def read_records(directory: str | os.PathLike[str], schema: str, required: Iterable[str]) -> list[dict[str, Any]]:

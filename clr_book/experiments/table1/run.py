@@ -21,7 +21,7 @@ from ...cifar.precision import dtype_name
 from ...cifar.train import STEPS, TrainResult, train
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings, subset_for
-from ..records import first_reaching, write_record
+from ..records import first_reaching, write_run_record
 from .config import DEMONSTRATION_NOTE, PAPER_CITATION, PAPER_TABLE_1, SOLVER, Policy, Profile
 
 __all__ = ["RESULT_SCHEMA", "default_eval_batch_size", "result_filename", "run_name", "run_policy"]
@@ -169,6 +169,5 @@ def run_policy(
     )
     record = _record(policy, profile, result, subset, model, optimizer, device, seed, options.command)
     if options.out is not None:
-        path = write_record(record, options.out / result_filename(policy.name, profile.name, seed))
-        record = {**record, "path": str(path)}
+        record = write_run_record(record, options.out / result_filename(policy.name, profile.name, seed))
     return record

@@ -49,7 +49,7 @@ from ...cifar.precision import autocast_dtype_for
 from ...cifar.train import TrainResult, train
 from .. import provenance
 from ..common import RunOptions, checkpoint_for, data_settings, subset_for
-from ..records import first_reaching, write_record
+from ..records import first_reaching, write_run_record
 from .config import SCHEDULE_NAMES, LRBounds, ScheduleRun, TTAProfile, equal_budget_schedules
 from .range_test import lr_bounds_for
 
@@ -207,8 +207,7 @@ def run_schedule(
     record = _record(run, profile, budget, bounds, result, model, subset, device, seed, options.command, wall,
                      warmup_seconds)
     if options.out is not None:
-        path = write_record(record, options.out / result_filename(name, profile.name, seed))
-        record = {**record, "path": str(path)}
+        record = write_run_record(record, options.out / result_filename(name, profile.name, seed))
     return record
 
 
