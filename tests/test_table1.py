@@ -239,7 +239,7 @@ def test_cli_smoke_run_writes_valid_results_files(tiny_cifar, tmp_path, isolated
     assert rows[1]["accuracy_percent"] == pytest.approx(100 * record["final_test_accuracy"])
     table = format_comparison(rows)
     assert table.startswith("**Demonstration of the method** (profile 'smoke').")
-    assert "| exp_range | 42 | 8.4 |" in table and "82.2" not in table and "42,000" not in table
+    assert "| exp_range | 0 | 42 | 8.4 |" in table and "82.2" not in table and "42,000" not in table
 
     # The same command again finds each run finished in its checkpoint: nothing is trained again, and
     # the results files keep the provenance of the runs that made them (not rewritten as "resumed").
@@ -407,6 +407,23 @@ def test_comparison_targets_our_fixed_run_by_default():
     assert paper_comparison([_fake_record("exp", [0.5])])[0]["iterations_to_target"] is None
 
 
+def _with_seed(record: dict, seed: int) -> dict:
+    return {**record, "provenance": {**record["provenance"], "seed": seed}}
+
+
+def test_each_run_is_measured_against_the_fixed_run_of_its_own_seed():
+    records = [_fake_record("fixed", [0.3, 0.6]), _with_seed(_fake_record("fixed", [0.4, 0.7]), 1),
+               _fake_record("triangular2", [0.62, 0.65]), _with_seed(_fake_record("triangular2", [0.62, 0.65]), 1),
+               _with_seed(_fake_record("exp", [0.9]), 2)]
+    rows = paper_comparison(records)
+    assert [(r["policy"], r["seed"], r["target_accuracy_percent"]) for r in rows] == [
+        ("fixed", 0, pytest.approx(60)), ("fixed", 1, pytest.approx(70)),
+        ("triangular2", 0, pytest.approx(60)), ("triangular2", 1, pytest.approx(70)), ("exp", 2, None)]
+    assert [r["iterations_to_target"] for r in rows] == [20, 20, 10, None, None]
+    table = format_comparison(rows)
+    assert "| triangular2 | 1 | 25,000 | 81.4 | 20 | 65.0 | -16.4 | - |" in table
+
+
 def _with_profile(record: dict, **profile) -> dict:
     return {**record, "profile": {**record["profile"], **profile}}
 
@@ -431,8 +448,8 @@ def test_demonstration_results_are_never_set_beside_the_papers_numbers():
                for row in rows)
     text = comparison_markdown(quick)
     assert text.startswith("**Demonstration of the method** (profile 'quick'). " + DEMONSTRATION_NOTE)
-    assert "| policy (demonstration) | iterations | epochs | test accuracy % | iterations to target |" in text
-    assert "| triangular2 | 20 | 1 | 40.0 | 20 |" in text  # 20 iterations = 1 epoch; reaches fixed's 40 % at 20
+    assert "| policy (demonstration) | seed | iterations | epochs | test accuracy % | iterations to target |" in text
+    assert "| triangular2 | 0 | 20 | 1 | 40.0 | 20 |" in text  # 20 iterations = 1 epoch; reaches fixed's 40 % at 20
     assert "81.4" not in text and "paper accuracy" not in text
 
 
@@ -441,7 +458,7 @@ def test_a_table_of_full_and_demonstration_runs_keeps_them_apart():
     quick = _with_profile(_fake_record("fixed", [0.3, 0.4], profile="quick"), train_size=2000, iteration_scale=0.04)
     text = format_comparison(paper_comparison([full, quick]))
     paper_table, demonstration_table = text.split("\n\n", 1)
-    assert "| fixed | 70,000 | 81.4 | 20 | 80.0 | -1.4 | 20 |" in paper_table
+    assert "| fixed | 0 | 70,000 | 81.4 | 20 | 80.0 | -1.4 | 20 |" in paper_table
     assert demonstration_table.startswith("**Demonstration of the method**") and "81.4" not in demonstration_table
 
 

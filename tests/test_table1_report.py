@@ -67,11 +67,11 @@ def test_policy_schedules_plot_draws_each_budget():
 
 def test_comparison_markdown_carries_the_caveats():
     text = comparison_markdown([_record("fixed", [0.3, 0.5]), _record("exp_range", [0.55, 0.52])])
-    assert "| fixed | 140 | - | 50.0 | 140 |" in text   # a demonstration: no paper columns
-    assert "| exp_range | 84 | - | 52.0 | 42 |" in text
+    assert "| fixed | 0 | 140 | - | 50.0 | 140 |" in text   # a demonstration: no paper columns
+    assert "| exp_range | 0 | 84 | - | 52.0 | 42 |" in text
     assert "**Demonstration of the method** (profile 'quick')" in text and "81.4" not in text
     assert "Data: cifar10-jpeg.tar.gz" in text and "not comparable with the paper" in text
-    assert "50.0 % (our fixed run's final accuracy)" in text
+    assert "50.0 % (the final accuracy of our fixed run with the same seed)" in text
     synthetic = comparison_markdown([_record("exp", [0.2], synthetic=True)])
     assert "SYNTHETIC" in synthetic and "No fixed run" in synthetic
 
@@ -87,4 +87,4 @@ def test_results_files_written_before_the_move_still_load(tmp_path):
         (tmp_path / f"table1-{record['policy']}-quick-seed0.json").write_text(json.dumps(record))
     records = load_results(tmp_path)
     assert [r["policy"] for r in records] == ["fixed", "exp_range"]
-    assert "| fixed | 140 | - | 50.0 | 140 |" in comparison_markdown(records)
+    assert "| fixed | 0 | 140 | - | 50.0 | 140 |" in comparison_markdown(records)

@@ -98,29 +98,33 @@ def paper_comparison(records: list[dict[str, Any]], target_accuracy: float | Non
     Args:
         records: from :func:`load_results`.
         target_accuracy: fraction for the ``iterations_to_target`` column; default: the final accuracy
-            of our own ``fixed`` run of the same profile (the paper's question: how soon does a policy
-            match the fixed-LR baseline?), or None when there is none.
+            of our own ``fixed`` run of the same profile and seed (the paper's question: how soon does a
+            policy match the fixed-LR baseline?), or None when there is none.
 
     Returns:
-        Rows with keys ``policy``, ``profile``, ``demonstration`` (:func:`is_demonstration`),
+        Rows with keys ``policy``, ``profile``, ``seed``, ``demonstration`` (:func:`is_demonstration`),
         ``paper_iterations``, ``paper_accuracy_percent``, ``iterations``, ``epochs`` (None when the record
         does not say its iterations per epoch), ``accuracy_percent``, ``difference_points``,
         ``target_accuracy_percent``, ``iterations_to_target``, ``train_seconds``, ``device``,
         ``data_source``. A demonstration's row carries no paper numbers and no difference (all None):
         its accuracies are not comparable with the paper's.
     """
-    fixed = {r["profile"]["name"]: r["final_test_accuracy"] for r in records if r["policy"] == "fixed"}
+    def run_of(record: dict[str, Any]) -> tuple[str, Any]:
+        return record["profile"]["name"], record["provenance"]["seed"]
+
+    fixed = {run_of(r): r["final_test_accuracy"] for r in records if r["policy"] == "fixed"}
     rows = []
     for record in records:
         demonstration = is_demonstration(record)
         paper = {} if demonstration else PAPER_TABLE_1.get(record["policy"], {})
-        target = target_accuracy if target_accuracy is not None else fixed.get(record["profile"]["name"])
+        target = target_accuracy if target_accuracy is not None else fixed.get(run_of(record))
         accuracy = 100 * record["final_test_accuracy"]
         paper_accuracy = paper.get("accuracy_percent")
         per_epoch = record.get("iterations_per_epoch")
         rows.append({
             "policy": record["policy"],
             "profile": record["profile"]["name"],
+            "seed": record["provenance"]["seed"],
             "demonstration": demonstration,
             "paper_iterations": paper.get("iterations"),
             "paper_accuracy_percent": paper_accuracy,
@@ -166,12 +170,12 @@ def format_demonstration(rows: list[dict[str, Any]]) -> str:
         f"**Demonstration of the method** (profile {', '.join(sorted({repr(row['profile']) for row in rows}))}). "
         + DEMONSTRATION_NOTE,
         "",
-        "| policy (demonstration) | iterations | epochs | test accuracy % | iterations to target |",
-        "|---|---:|---:|---:|---:|",
+        "| policy (demonstration) | seed | iterations | epochs | test accuracy % | iterations to target |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['policy']} | {_cell(row['iterations'], ',')} | {_cell(row.get('epochs'), 'g')} | "
+            f"| {row['policy']} | {row['seed']} | {_cell(row['iterations'], ',')} | {_cell(row.get('epochs'), 'g')} | "
             f"{_cell(row['accuracy_percent'], '.1f')} | {_cell(row['iterations_to_target'], ',')} |"
         )
     return "\n".join(lines)
@@ -180,12 +184,13 @@ def format_demonstration(rows: list[dict[str, Any]]) -> str:
 def _format_paper_table(rows: list[dict[str, Any]]) -> str:
     cell = _cell
     lines = [
-        "| policy | paper iterations | paper accuracy % | our iterations | our accuracy % | difference (points) | iterations to target |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| policy | seed | paper iterations | paper accuracy % | our iterations | our accuracy % | difference (points) "
+        "| iterations to target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['policy']} | {cell(row['paper_iterations'], ',')} | {cell(row['paper_accuracy_percent'], '.1f')} | "
+            f"| {row['policy']} | {row['seed']} | {cell(row['paper_iterations'], ',')} | {cell(row['paper_accuracy_percent'], '.1f')} | "
             f"{cell(row['iterations'], ',')} | {cell(row['accuracy_percent'], '.1f')} | {cell(row['difference_points'], '+.1f')} | "
             f"{cell(row['iterations_to_target'], ',')} |"
         )
@@ -284,9 +289,9 @@ def comparison_markdown(records: Sequence[dict[str, Any]], target_accuracy: floa
     Records of a demonstration profile (:func:`is_demonstration`) are not set beside the paper: they form
     a table of their own, headed as a demonstration of the method (:func:`format_comparison`). The caveats
     name the profile(s), the data source(s), the device(s) and whether any run was synthetic, so a table can
-    never be read without knowing which data produced it. ``iterations to target`` is the
-    first evaluated iteration at which a run reached ``target_accuracy`` (default: our fixed run's final
-    accuracy in the same profile; see :func:`paper_comparison`).
+    never be read without knowing which data produced it. ``iterations to target`` is the first evaluated
+    iteration at which a run reached ``target_accuracy`` (default: the final accuracy of our fixed run with the
+    same profile and seed; see :func:`paper_comparison`).
 
     Raises:
         ValueError: no records.
@@ -302,7 +307,7 @@ def comparison_markdown(records: Sequence[dict[str, Any]], target_accuracy: floa
     lines.append(f"Profile: {', '.join(profiles)}. Data: {'; '.join(sources)}. Device: {'; '.join(devices)}.")
     if targets:
         lines.append(f"Target for 'iterations to target': {', '.join(f'{t:.1f} %' for t in targets)} "
-                     "(our fixed run's final accuracy).")
+                     "(the final accuracy of our fixed run with the same seed).")
     else:
         lines.append("No fixed run among these records, so no target accuracy.")
     if any(record.get("data", {}).get("synthetic") for record in records):
