@@ -88,3 +88,30 @@ def test_results_files_written_before_the_move_still_load(tmp_path):
     records = load_results(tmp_path)
     assert [r["policy"] for r in records] == ["fixed", "exp_range"]
     assert "| fixed | 0 | 140 | - | 50.0 | 140 |" in comparison_markdown(records)
+
+
+def test_accuracy_at_reads_an_evaluation_and_names_the_ones_there_are():
+    from clr_book.experiments.table1.report import accuracy_at
+
+    record = _record("fixed", [0.1, 0.3, 0.4])   # evaluated at 47, 93, 140
+    assert accuracy_at(record, 93) == 0.3
+    with pytest.raises(ValueError, match=r"iteration must be one at which the run was evaluated \(47, 93, 140\), got 94"):
+        accuracy_at(record, 94)
+
+
+def test_half_cycle_changes_pairs_each_rise_and_fall_with_its_accuracy_change():
+    from clr_book.experiments.table1.report import half_cycle_changes
+
+    curves = {"iteration": [10, 20, 30, 40, 50, 60], "test_accuracy": [0.5, 0.7, 0.65, 0.8, 0.8, 0.9]}
+    rows = half_cycle_changes({"curves": curves}, 20, 60)
+    assert [(r["start"], r["end"], r["phase"]) for r in rows] == [(20, 40, "fall"), (40, 60, "rise")]
+    assert [r["accuracy_start"] for r in rows] == [0.7, 0.8] and [r["accuracy_end"] for r in rows] == [0.8, 0.9]
+    np.testing.assert_allclose([r["change_points"] for r in rows], [10, 10])
+    assert half_cycle_changes({"curves": curves}, 20, 20) == []   # only the first rise, which has no start
+    for step_size, end, message in [(0, 60, "step_size must be"), (2.0, 60, "step_size must be"),
+                                    (True, 60, "step_size must be"), (20, 50, "end must be a positive multiple"),
+                                    (20, 0, "end must be")]:
+        with pytest.raises(ValueError, match=message):
+            half_cycle_changes({"curves": curves}, step_size, end)
+    with pytest.raises(ValueError, match="got 80"):
+        half_cycle_changes({"curves": curves}, 20, 80)   # no evaluation at 80

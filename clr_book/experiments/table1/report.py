@@ -1,7 +1,8 @@
 """Results of the Table 1 replication: read them back, compare them with the paper, draw them.
 
 * :func:`load_results` reads every results file of a folder; :func:`paper_comparison` and
-  :func:`format_comparison` build the paper-vs-ours table; :func:`iterations_to_reach` reads a curve.
+  :func:`format_comparison` build the paper-vs-ours table; :func:`iterations_to_reach`,
+  :func:`accuracy_at` and :func:`half_cycle_changes` read a curve.
 * :func:`plot_policy_schedules`: the five LR policies over their own iteration budgets (log LR axis).
 * :func:`plot_accuracy_and_lr`: test accuracy against iterations with the LR under it on a shared x axis
   (the analogue of Smith's Figure 1), for any set of records (:func:`~clr_book.experiments.table1.run.run_policy`
@@ -35,9 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = [
+    "accuracy_at",
     "comparison_markdown",
     "format_comparison",
     "format_demonstration",
+    "half_cycle_changes",
     "is_demonstration",
     "iterations_to_reach",
     "load_results",
@@ -90,6 +93,61 @@ def iterations_to_reach(record: dict[str, Any], target_accuracy: float) -> int |
     curves = record["curves"]
     reached = first_reaching(curves["iteration"], curves["test_accuracy"], target_accuracy)
     return None if reached is None else int(reached)
+
+
+def accuracy_at(record: dict[str, Any], iteration: int) -> float:
+    """The test accuracy (a fraction) of ``record`` at the evaluation after ``iteration`` iterations.
+
+    >>> accuracy_at({"curves": {"iteration": [10, 20], "test_accuracy": [0.5, 0.75]}}, 20)
+    0.75
+
+    Raises:
+        ValueError: the run was not evaluated at ``iteration`` (the message lists where it was).
+    """
+    curves = record["curves"]
+    points = list(curves["iteration"])
+    if iteration not in points:
+        shown = ", ".join(f"{p:,}" for p in points[:5]) + (", ..." if len(points) > 5 else "")
+        raise ValueError(f"iteration must be one at which the run was evaluated ({shown}), got {iteration!r}")
+    return curves["test_accuracy"][points.index(iteration)]
+
+
+def half_cycle_changes(record: dict[str, Any], step_size: int, end: int) -> list[dict[str, Any]]:
+    """How the test accuracy moved over each half-cycle of a cyclical run whose first cycle starts at 0.
+
+    Half-cycle ``k`` (1, 2, ...) covers iterations ``(k - 1) * step_size`` to ``k * step_size``; the LR climbs
+    in the odd ones (``"rise"``, ending at a peak) and falls in the even ones (``"fall"``, ending at the
+    bottom). The first rise has no accuracy at its start (iteration 0 is not evaluated) and is left out.
+
+    Args:
+        record: a results record evaluated at every multiple of ``step_size`` up to ``end``.
+        step_size: iterations per half-cycle, > 0.
+        end: the last iteration to read, a multiple of ``step_size``.
+
+    Returns:
+        One dict per half-cycle after the first: ``start``, ``end`` (iterations), ``phase`` (``"rise"`` or
+        ``"fall"``), ``accuracy_start``, ``accuracy_end`` (fractions) and ``change_points``
+        (100 x their difference).
+
+    >>> curves = {"iteration": [1, 2, 3, 4], "test_accuracy": [0.5, 0.4, 0.6, 0.6]}
+    >>> [(row["phase"], round(row["change_points"], 6)) for row in half_cycle_changes({"curves": curves}, 1, 4)]
+    [('fall', -10.0), ('rise', 20.0), ('fall', 0.0)]
+
+    Raises:
+        ValueError: ``step_size`` is not a positive whole number, ``end`` is not a positive multiple of it,
+            or the run was not evaluated at a half-cycle's end.
+    """
+    if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
+        raise ValueError(f"step_size must be a whole number of iterations > 0, got {step_size!r}")
+    if isinstance(end, bool) or not isinstance(end, int) or end <= 0 or end % step_size:
+        raise ValueError(f"end must be a positive multiple of step_size={step_size}, got {end!r}")
+    rows = []
+    for k in range(2, end // step_size + 1):
+        start, stop = (k - 1) * step_size, k * step_size
+        before, after = accuracy_at(record, start), accuracy_at(record, stop)
+        rows.append({"start": start, "end": stop, "phase": "rise" if k % 2 else "fall",
+                     "accuracy_start": before, "accuracy_end": after, "change_points": 100 * (after - before)})
+    return rows
 
 
 def paper_comparison(records: list[dict[str, Any]], target_accuracy: float | None = None) -> list[dict[str, Any]]:
