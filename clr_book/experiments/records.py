@@ -3,7 +3,8 @@
 * :func:`write_record` writes a record as JSON atomically (a reader sees the old file or the whole new
   one, never half of it; two writers never share a temporary file);
 * :func:`read_records` reads back every record of one schema in a folder;
-* :func:`first_reaching` finds where a curve first reaches a target accuracy.
+* :func:`first_reaching` finds where a curve first reaches a target accuracy, and
+  :func:`iterations_to_reach` the first evaluated iteration of a results record that does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["finite_or_none", "first_reaching", "read_records", "write_record", "write_run_record"]
+__all__ = ["finite_or_none", "first_reaching", "iterations_to_reach", "read_records", "write_record", "write_run_record"]
 
 
 def write_record(record: Mapping[str, Any], path: str | os.PathLike[str], *, strict: bool = False) -> Path:
@@ -115,6 +116,23 @@ def first_reaching(points: Sequence[Any], accuracies: Sequence[float], target_ac
     if isinstance(target_accuracy, bool) or not isinstance(target_accuracy, (int, float)) or not 0 <= target_accuracy <= 1:
         raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target_accuracy!r}")
     return next((point for point, accuracy in zip(points, accuracies) if accuracy >= target_accuracy), None)
+
+
+def iterations_to_reach(record: Mapping[str, Any], target_accuracy: float) -> int | None:
+    """The first evaluated iteration of ``record`` whose test accuracy is >= ``target_accuracy``, or None.
+
+    ``record["curves"]`` holds ``iteration`` and ``test_accuracy``; the resolution is the run's evaluation
+    interval.
+
+    >>> iterations_to_reach({"curves": {"iteration": [10, 20, 30], "test_accuracy": [0.2, 0.5, 0.45]}}, 0.5)
+    20
+
+    Raises:
+        ValueError: ``target_accuracy`` not a fraction in [0, 1].
+    """
+    curves = record["curves"]
+    reached = first_reaching(curves["iteration"], curves["test_accuracy"], target_accuracy)
+    return None if reached is None else int(reached)
 
 
 def finite_or_none(value: Any) -> Any:

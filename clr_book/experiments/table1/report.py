@@ -27,7 +27,7 @@ import numpy as np
 
 from clr_lib.plotting import RunCurves, color_for, new_axes, plot_runs_with_lr
 
-from ..records import first_reaching, read_records
+from ..records import iterations_to_reach, read_records
 from .config import DEMONSTRATION_NOTE, PAPER_TABLE_1, POLICIES, get_policy
 from .run import RESULT_SCHEMA
 
@@ -83,16 +83,6 @@ def is_demonstration(record: dict[str, Any]) -> bool:
         return not (profile.get("train_size") is None and profile.get("test_size") is None
                     and profile.get("iteration_scale", 1) == 1)
     return profile.get("name") != "full"
-
-
-def iterations_to_reach(record: dict[str, Any], target_accuracy: float) -> int | None:
-    """The first evaluated iteration whose test accuracy is >= ``target_accuracy`` (a fraction), or None.
-
-    The resolution is the run's ``eval_every``.
-    """
-    curves = record["curves"]
-    reached = first_reaching(curves["iteration"], curves["test_accuracy"], target_accuracy)
-    return None if reached is None else int(reached)
 
 
 def accuracy_at(record: dict[str, Any], iteration: int) -> float:

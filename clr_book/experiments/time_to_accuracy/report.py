@@ -20,7 +20,7 @@ import numpy as np
 
 from clr_lib.plotting import SCHEDULE_COLORS, RunCurves, plot_runs_with_lr
 
-from ..records import first_reaching, read_records
+from ..records import first_reaching, iterations_to_reach, read_records
 from .config import DEMONSTRATION_NOTE, SCHEDULE_LABELS, SCHEDULE_NAMES, ScheduleRun, equal_budget_schedules
 from .run import SCHEMA
 
@@ -76,19 +76,6 @@ def schedule_of(record: dict[str, Any]) -> ScheduleRun:
     bounds = record.get("lr_bounds") or recipe
     return equal_budget_schedules(record["budget"], bounds["max_lr"], bounds["base_lr"], cycles=recipe["cycles"],
                                   pct_start=recipe["pct_start"], names=[record["schedule_name"]])[record["schedule_name"]]
-
-
-def iterations_to_reach(record: dict[str, Any], target_accuracy: float) -> int | None:
-    """The first evaluated iteration with test accuracy >= ``target_accuracy``, or None.
-
-    The resolution is the run's evaluation interval.
-
-    Raises:
-        ValueError: ``target_accuracy`` outside [0, 1].
-    """
-    curves = record["curves"]
-    reached = first_reaching(curves["iteration"], curves["test_accuracy"], target_accuracy)
-    return None if reached is None else int(reached)
 
 
 def _is_demonstration(record: dict[str, Any]) -> bool:
